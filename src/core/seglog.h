@@ -38,14 +38,25 @@ void cp_seglog_close(cp_seglog *log);
 
 /* Buffer n records with timestamp ts_ms (borrowed payloads, copied). *first_pos (optional)
  * receives the position of the first; positions of the rest follow by frame size
- * (cp_seglog_frame_size). Not durable or visible until cp_seglog_sync. Writer thread only.
- * CP_ETOOBIG if a payload exceeds 64 MiB. */
+ * (cp_seglog_frame_size). Not durable or visible until cp_seglog_sync.
+ * CP_ETOOBIG if a payload exceeds 64 MiB (nothing is appended then).
+ * ts_ms is clamped up to the last appended timestamp, so timestamps never decrease. The n
+ * records are contiguous: the log's own lock is held for the whole call, so it is in fact safe
+ * to call from several threads (positions are assigned in lock order); see cp_seglog_sync_to.
+ * CP_EIO after an earlier I/O failure. */
 int cp_seglog_append(cp_seglog *log, const cp_slice *payloads, size_t n, int64_t ts_ms,
                      uint64_t *first_pos, cp_err *err);
 /* Write and fsync everything appended so far, then publish the new durable end to readers.
- * Writer thread only. On I/O error the log is failed (sticky CP_EIO): nothing past the last
- * good sync is visible, and the process should reopen. */
+ * Any thread (internally serialised). On I/O error the log is failed (sticky CP_EIO): nothing
+ * past the last good sync is visible, and the process should reopen. */
 int cp_seglog_sync(cp_seglog *log, cp_err *err);
+/* Group commit: return once every record before position `end` (a value of first_pos plus the
+ * frame sizes of an earlier cp_seglog_append) is durable and published. Any thread. Concurrent
+ * callers share fsyncs: one leader writes and syncs everything appended so far while the others
+ * wait on a condition variable and usually find their records covered when it finishes.
+ * CP_EINVAL if `end` is beyond everything appended; CP_EIO (sticky) after an I/O failure.
+ * cp_seglog_sync is cp_seglog_sync_to(everything appended so far). */
+int cp_seglog_sync_to(cp_seglog *log, uint64_t end, cp_err *err);
 
 /* Bytes a record with this payload length takes (header + payload). */
 static inline uint64_t cp_seglog_frame_size(size_t payload_len)
@@ -66,7 +77,8 @@ int cp_seglog_trim(cp_seglog *log, int64_t before_ms, cp_err *err);
 /* Delete whole segments that end at or before `pos`. Same rules as cp_seglog_trim. */
 int cp_seglog_trim_to(cp_seglog *log, uint64_t pos, cp_err *err);
 
-/* A reader: owns a small buffer; one thread at a time. */
+/* A reader: owns a small buffer; one thread at a time. Close every reader before closing the
+ * log. Readers share one cached fd per segment (pread), opened on first use. */
 typedef struct cp_seglog_reader cp_seglog_reader;
 
 /* New reader positioned at `pos`, which must be a record boundary previously returned by this
