@@ -28,7 +28,9 @@ typedef struct cp_json_tok {
     int escaped; /* STRING/KEY contains backslash escapes: use cp_json_unescape */
 } cp_json_tok;
 
-#define CP_JSON_MAX_DEPTH 64
+/* DynamoDB documents nest 32 levels at 2 JSON levels each, inside request envelopes of up to
+ * ~6 levels (BatchWriteItem): 128 leaves room for that plus a value that is too deep. */
+#define CP_JSON_MAX_DEPTH 128
 
 typedef struct cp_json_lexer {
     const char *p, *end, *start;

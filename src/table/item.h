@@ -13,6 +13,10 @@
  *   L         : u32 body_len, u32 count, count x value
  *   M / item  : u32 body_len, u32 count, count x (varint name length, name, value)
  * body_len counts the bytes after itself, so containers can be skipped in O(1).
+ * The encoding is deterministic for a given value, so byte-equal values are equal.
+ *
+ * Nesting levels: an item's top-level L/M values are level 1; DynamoDB allows 32.
+ * Threads: every function here is reentrant; readers only borrow the bytes they are given.
  */
 #ifndef CP_ITEM_H
 #define CP_ITEM_H
@@ -57,15 +61,19 @@ cp_av_type cp_av_type_from_name(cp_slice name);
 /* ---- Reading (all results borrow the encoded bytes) ---- */
 
 /* Structural check of untrusted or stored bytes: every length in bounds, types valid, depth
- * <= 32. CP_ECORRUPT otherwise. Readers below assume a checked item. */
+ * <= 32. CP_ECORRUPT otherwise. Readers below assume a checked item. Also rejected: BOOL bytes
+ * other than 0/1, N text that is not canonical (cp_num_from_stored), empty sets, trailing
+ * bytes. Not checked: UTF-8 validity, duplicate names or set members (the decoder prevents
+ * those). */
 int cp_item_check(cp_slice item);
-/* Bytes of an S, N or B value (N: canonical text). */
+/* Bytes of an S, N or B value (N: canonical text); an empty slice for other types. */
 cp_slice cp_av_bytes(cp_av v);
 /* Value of a BOOL. */
 int cp_av_bool(cp_av v);
 /* Number of elements of a container (sets, L, M); 0 for scalars. */
 uint32_t cp_av_count(cp_av v);
-/* The whole encoded value (type byte + body) as stored, for copying. */
+/* The whole encoded value (type byte + body) as stored, for copying. Not for set members (they
+ * have no type byte in the encoding): copy those with cp_item_put_av. */
 cp_slice cp_av_raw(cp_av v);
 
 /* Iterates the elements of an item, M, L or set. For sets, elements are S/N/B views. */
@@ -78,8 +86,8 @@ typedef struct cp_av_iter {
 
 void cp_item_iter_init(cp_av_iter *it, cp_slice item);
 void cp_av_iter_init(cp_av_iter *it, cp_av container);
-/* Next element; *name is set for items and M (empty slice otherwise). Returns 1, or 0 at the
- * end. */
+/* Next element; *name (may be NULL) is set for items and M (empty slice otherwise). Returns 1,
+ * or 0 at the end. A set member's view has type S/N/B and a body shaped like that scalar's. */
 int cp_av_iter_next(cp_av_iter *it, cp_slice *name, cp_av *out);
 
 /* Top-level attribute `name` of an item. Returns 1 when found. */
@@ -91,14 +99,17 @@ int cp_av_list_at(cp_av list, uint32_t index, cp_av *out);
 /* Number of top-level attributes. */
 uint32_t cp_item_count(cp_slice item);
 
-/* Semantic equality: sets and maps compare regardless of order, N numerically. */
+/* Semantic equality: sets and maps compare regardless of order, N numerically, L in order. */
 int cp_av_equal(cp_av a, cp_av b);
 /* Items equal as attribute sets (used to detect no-op writes). */
 int cp_item_equal(cp_slice a, cp_slice b);
-/* Ordering of two scalars of the same type S, N or B (N numeric, S/B bytewise). */
+/* Ordering of two scalars of the same type S, N or B (N numeric, S/B bytewise, unsigned).
+ * Returns -1, 0 or 1. Different types order by type code; BOOL false < true; other types 0. */
 int cp_av_cmp(cp_av a, cp_av b);
 
-/* DynamoDB's size accounting (section 3.3 of the wire reference). */
+/* DynamoDB's size accounting (section 3.3 of the wire reference, dynalite's formulas): S and B
+ * their bytes, N cp_num_size, BOOL/NULL 1, sets the sum of their members, L 3 + sum(1 + elem),
+ * M 3 + sum(1 + name + value); an item the sum of (name + value). */
 size_t cp_av_size(cp_av v);
 size_t cp_item_size(cp_slice item);
 
@@ -107,7 +118,9 @@ size_t cp_item_size(cp_slice item);
 #define CP_ITEM_BUILDER_DEPTH (CP_ITEM_MAX_DEPTH + 2)
 
 /* Writes an encoded item/value into a caller-owned cp_buf (appending). Containers are opened
- * and closed explicitly; the builder back-patches their length and count. */
+ * and closed explicitly; the builder back-patches their length and count. With no container
+ * open, a put writes one standalone value (type byte + body). Misuse (closing more than was
+ * opened, nesting past CP_ITEM_BUILDER_DEPTH) is a CP_ASSERT failure. */
 typedef struct cp_item_builder {
     cp_buf *out;
     int depth;
@@ -128,7 +141,8 @@ void cp_item_put_null(cp_item_builder *b);
 /* Open SS/NS/BS/L/M; set members are added with cp_item_put_set_member. */
 void cp_item_begin_container(cp_item_builder *b, cp_av_type t);
 void cp_item_put_set_member(cp_item_builder *b, cp_slice bytes);
-/* Copy an existing encoded value (any type) as the next value. */
+/* Copy an existing encoded value (any type, including a set member, which becomes a standalone
+ * S/N/B) as the next value. */
 void cp_item_put_av(cp_item_builder *b, cp_av v);
 
 /* ---- DynamoDB JSON ---- */
@@ -138,9 +152,19 @@ void cp_item_put_av(cp_item_builder *b, cp_av v);
  * everything DynamoDB validates on values (types, numbers, base64, empty/duplicate sets, NULL
  * must be true, nesting, UTF-8); returns CP_EINVAL with AWS's ValidationException text, or
  * CP_EINVAL with err->msg starting "SerializationException: " for shape errors (wrong JSON
- * type for a member). */
+ * type for a member).
+ *
+ * Like AWS's deserialiser: a repeated attribute name keeps its last value, unknown members of
+ * an AttributeValue are ignored, null members count as absent. N values are stored canonical.
+ * Returns CP_ENOTFOUND (err untouched) when the value is JSON null: the caller words "missing".
+ * On any failure nothing is appended and b is as before. After a ValidationException the
+ * lexer has consumed the whole value (a later shape error in the value takes precedence, as
+ * in AWS); after a SerializationException it stopped mid-value. Attribute-name and key-size
+ * limits are the caller's (they depend on the operation). */
 int cp_item_from_json(cp_json_lexer *lx, cp_item_builder *b, cp_err *err);
-/* Parse one AttributeValue object ({"S":"x"}) as the next value of b. */
+/* Parse one AttributeValue object ({"S":"x"}) as the next value of b (nesting level 1), same
+ * rules and error contract as cp_item_from_json; JSON null is CP_EINVAL ("Supplied
+ * AttributeValue is empty..."). */
 int cp_av_from_json(cp_json_lexer *lx, cp_item_builder *b, cp_err *err);
 /* Append the DynamoDB JSON of an item ({"a":{"S":"x"}}) / of one value ({"S":"x"}). */
 void cp_item_to_json(cp_slice item, cp_buf *out);
@@ -148,7 +172,8 @@ void cp_av_to_json(cp_av v, cp_buf *out);
 
 /* ---- Keys ---- */
 
-/* Append order-preserving bytes for a key value (S/B raw bytes, N via cp_num_key). */
+/* Append order-preserving bytes for a key value (S/B raw bytes, N via cp_num_key). Appends
+ * nothing for other types. S/B bytes are not prefix-free: a composite key must delimit them. */
 void cp_av_key_bytes(cp_av v, cp_buf *out);
 
 #endif
