@@ -20,7 +20,7 @@
 #include "core/hash.h"
 #include "table/store.h"
 
-enum { THREADS = 4, ROUNDS = 20 };
+enum { THREADS = 4, ROUNDS = 60 };
 
 /* Each key has a fixed script derived from its number: 1 + n % 4 puts (versions 1..), then a
  * delete when n % 3 == 0. So the checker knows what may legitimately follow an ack. */
