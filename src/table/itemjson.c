@@ -708,7 +708,9 @@ static int parse_av_tok(jctx *c, const cp_json_tok *t, int level)
         }
         if (ntypes == 1 && type == seen) {
             b->out->len = start;
-            b->out->p[start] = 0;
+            if (b->out->p) { /* NULL if the first value failed before writing anything */
+                b->out->p[start] = 0;
+            }
             if (b->depth) {
                 b->count[b->depth - 1] = saved;
             }
