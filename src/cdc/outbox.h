@@ -3,8 +3,9 @@
  * The outbox relay: one thread that reads the store's change log in order and appends each
  * change record, rendered as DynamoDB's Kinesis-destination JSON, to the Kinesis stream(s) the
  * table streams to. Exactly once across crashes: each stream record carries its change's log
- * position + 1 as source_id (0 marks direct puts); the relay persists a cursor after appends are durable, and after a
- * restart (or a failed append) it asks every shard for the last source_id it holds and skips
+ * position + 1 as source_id (0 marks direct puts); the relay persists a cursor after appends
+ * are durable, and after a restart (or a failed append) it asks every shard for the last
+ * source_id it holds and skips
  * the changes that already arrived. Because one item's changes always route to one shard and
  * are appended in log order, that check is exact.
  *
