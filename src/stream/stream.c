@@ -1188,8 +1188,10 @@ int cp_streams_update_shard_count(cp_streams *s, cp_slice name, uint32_t target,
         next[i] = st->shards[i];
         next[i].parents = cp_malloc((next[i].nparents ? next[i].nparents : 1) *
                                     sizeof(*next[i].parents));
-        memcpy(next[i].parents, st->shards[i].parents,
-               next[i].nparents * sizeof(*next[i].parents));
+        if (next[i].nparents) {
+            memcpy(next[i].parents, st->shards[i].parents,
+                   next[i].nparents * sizeof(*next[i].parents));
+        }
         if (next[i].open) {
             cp_stream_shard_state ss;
             rc = s->ops->state(st->bctx, next[i].index, &ss, err);
