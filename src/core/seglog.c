@@ -387,8 +387,10 @@ static int recover(cp_seglog *log, cp_err *err)
             goto out;
         }
         if (size != bases[i + 1] - bases[i]) {
-            rc = cp_err_set(err, CP_ECORRUPT, "seglog: segment %020" PRIu64 " has %" PRIu64
-                            " bytes, expected %" PRIu64, bases[i], size, bases[i + 1] - bases[i]);
+            rc = cp_err_set(err, CP_ECORRUPT,
+                            "seglog: segment %020" PRIu64 " has %" PRIu64
+                            " bytes, expected %" PRIu64,
+                            bases[i], size, bases[i + 1] - bases[i]);
             goto out;
         }
     }
@@ -450,8 +452,8 @@ static int recover(cp_seglog *log, cp_err *err)
             cp_free(s);
             close(fd);
             rc = r < 0 ? sys_err(err, "read segment header")
-                       : cp_err_set(err, CP_ECORRUPT, "seglog: segment %020" PRIu64
-                                    " is too short", bases[i]);
+                       : cp_err_set(err, CP_ECORRUPT, "seglog: segment %020" PRIu64 " is too short",
+                                    bases[i]);
             goto out;
         }
         s->first_ts = (int64_t) cp_load_u64le(hdr + 8);
@@ -643,8 +645,8 @@ static int write_out(cp_seglog *log, const cp_buf *b, uint64_t base, const roll 
             }
         }
         uint64_t stop = ri < nrolls ? rolls[ri].pos : end;
-        if (pwrite_all(log->active->fd, b->p + (pos - base), stop - pos,
-                       pos - log->active->base) != 0) {
+        if (pwrite_all(log->active->fd, b->p + (pos - base), stop - pos, pos - log->active->base) !=
+            0) {
             return sys_err(err, "write segment");
         }
         pos = stop;

@@ -19,8 +19,8 @@ void cp_stream_batch_free(cp_stream_batch *b)
     *b = CP_STREAM_BATCH_INIT;
 }
 
-void cp_stream_batch_add(cp_stream_batch *b, uint64_t seq, int64_t arrival_ms,
-                         uint64_t source_id, cp_slice partition_key, cp_slice data)
+void cp_stream_batch_add(cp_stream_batch *b, uint64_t seq, int64_t arrival_ms, uint64_t source_id,
+                         cp_slice partition_key, cp_slice data)
 {
     size_t need = partition_key.len + data.len;
     if (b->bytes.len + need + 1 > b->bytes.cap && b->n > 0) {

@@ -62,8 +62,8 @@ void cp_stream_batch_reset(cp_stream_batch *b);
 /* Release all memory; the batch is CP_STREAM_BATCH_INIT afterwards. */
 void cp_stream_batch_free(cp_stream_batch *b);
 /* Append a copy of one record (pk and data borrowed, copied). For backends' read callbacks. */
-void cp_stream_batch_add(cp_stream_batch *b, uint64_t seq, int64_t arrival_ms,
-                         uint64_t source_id, cp_slice partition_key, cp_slice data);
+void cp_stream_batch_add(cp_stream_batch *b, uint64_t seq, int64_t arrival_ms, uint64_t source_id,
+                         cp_slice partition_key, cp_slice data);
 
 /* A shard's bounds, as of the call. */
 typedef struct cp_stream_shard_state {

@@ -109,10 +109,14 @@ int cp__stream_write_atomic(const char *dir, const char *name, const void *p, si
 const char *cp_stream_status_name(cp_stream_status s)
 {
     switch (s) {
-    case CP_STREAM_CREATING: return "CREATING";
-    case CP_STREAM_ACTIVE: return "ACTIVE";
-    case CP_STREAM_UPDATING: return "UPDATING";
-    case CP_STREAM_DELETING: return "DELETING";
+    case CP_STREAM_CREATING:
+        return "CREATING";
+    case CP_STREAM_ACTIVE:
+        return "ACTIVE";
+    case CP_STREAM_UPDATING:
+        return "UPDATING";
+    case CP_STREAM_DELETING:
+        return "DELETING";
     }
     return "ACTIVE";
 }
@@ -454,8 +458,8 @@ static int parse_meta(stream *st, cp_slice text, cp_stream_status *status, cp_er
             uint64_t closed = 0;
             ok = json_int(o, "index", 0, UINT32_MAX, &idx) == 0 && a && z &&
                  cp_hashkey_parse(cp_slice_str(a), &m->start, NULL) == CP_OK &&
-                 cp_hashkey_parse(cp_slice_str(z), &m->end, NULL) == CP_OK &&
-                 cJSON_IsBool(op) && cJSON_IsBool(ex) && cJSON_IsArray(par) &&
+                 cp_hashkey_parse(cp_slice_str(z), &m->end, NULL) == CP_OK && cJSON_IsBool(op) &&
+                 cJSON_IsBool(ex) && cJSON_IsArray(par) &&
                  json_u64(o, "ending_seq", &m->ending_seq) == 0 &&
                  json_u64(o, "closed_ms", &closed) == 0;
             if (!ok) {
@@ -798,13 +802,15 @@ int cp_streams_create(cp_streams *s, cp_slice name, cp_stream_mode mode, uint32_
     }
     if (mode == CP_STREAM_ON_DEMAND) {
         if (shard_count != 0) {
-            return cp_err_set(err, CP_EINVAL, "ShardCount is not expected when "
-                                              "StreamMode=ON_DEMAND");
+            return cp_err_set(err, CP_EINVAL,
+                              "ShardCount is not expected when "
+                              "StreamMode=ON_DEMAND");
         }
         shard_count = CP_STREAM_ON_DEMAND_SHARDS;
     } else if (shard_count == 0) {
-        return cp_err_set(err, CP_EINVAL, "ShardCount must be at least 1 for PROVISIONED "
-                                          "streams.");
+        return cp_err_set(err, CP_EINVAL,
+                          "ShardCount must be at least 1 for PROVISIONED "
+                          "streams.");
     }
 
     pthread_mutex_lock(&s->mu);
@@ -812,8 +818,10 @@ int cp_streams_create(cp_streams *s, cp_slice name, cp_stream_mode mode, uint32_
     size_t at = find_pos(s, name, &found);
     if (found) {
         pthread_mutex_unlock(&s->mu);
-        return cp_err_set(err, CP_EEXIST, "Stream %.*s under account 000000000000 already "
-                          "exists.", (int) name.len, name.p);
+        return cp_err_set(err, CP_EEXIST,
+                          "Stream %.*s under account 000000000000 already "
+                          "exists.",
+                          (int) name.len, name.p);
     }
     if (s->open_total + shard_count > s->o.shard_limit) {
         rc = limit_error(s, shard_count, err);
@@ -1010,12 +1018,14 @@ void cp_stream_desc_free(cp_stream_desc *d)
 static int set_retention(cp_streams *s, cp_slice name, int hours, int increase, cp_err *err)
 {
     if (hours < CP_STREAM_RETENTION_MIN) {
-        return cp_err_set(err, CP_EINVAL, "Minimum allowed retention period is %d hours. "
+        return cp_err_set(err, CP_EINVAL,
+                          "Minimum allowed retention period is %d hours. "
                           "Requested retention period (%d hours) is too short.",
                           CP_STREAM_RETENTION_MIN, hours);
     }
     if (hours > CP_STREAM_RETENTION_MAX) {
-        return cp_err_set(err, CP_EINVAL, "Maximum allowed retention period is %d hours. "
+        return cp_err_set(err, CP_EINVAL,
+                          "Maximum allowed retention period is %d hours. "
                           "Requested retention period (%d hours) is too long.",
                           CP_STREAM_RETENTION_MAX, hours);
     }
@@ -1027,13 +1037,17 @@ static int set_retention(cp_streams *s, cp_slice name, int hours, int increase, 
     pthread_rwlock_wrlock(&st->lock);
     int old = st->retention_hours;
     if (increase && hours < old) {
-        rc = cp_err_set(err, CP_EINVAL, "Requested retention period (%d hours) for stream %s "
+        rc = cp_err_set(err, CP_EINVAL,
+                        "Requested retention period (%d hours) for stream %s "
                         "can not be shorter than existing retention period (%d hours). Use "
-                        "DecreaseRetentionPeriod API.", hours, st->name, old);
+                        "DecreaseRetentionPeriod API.",
+                        hours, st->name, old);
     } else if (!increase && hours > old) {
-        rc = cp_err_set(err, CP_EINVAL, "Requested retention period (%d hours) for stream %s "
+        rc = cp_err_set(err, CP_EINVAL,
+                        "Requested retention period (%d hours) for stream %s "
                         "can not be longer than existing retention period (%d hours). Use "
-                        "IncreaseRetentionPeriod API.", hours, st->name, old);
+                        "IncreaseRetentionPeriod API.",
+                        hours, st->name, old);
     } else if (hours != old) {
         st->retention_hours = hours;
         rc = write_meta(s, st, CP_STREAM_ACTIVE, st->shards, st->nshards, err);
@@ -1154,22 +1168,26 @@ int cp_streams_update_shard_count(cp_streams *s, cp_slice name, uint32_t target,
     }
     if (st->mode == CP_STREAM_ON_DEMAND) {
         release(s, st);
-        return cp_err_set(err, CP_EINVAL, "UpdateShardCount is not supported for streams in "
+        return cp_err_set(err, CP_EINVAL,
+                          "UpdateShardCount is not supported for streams in "
                           "ON_DEMAND mode.");
     }
     /* Exclusive: waits for in-flight puts, so every parent's last record is final. */
     pthread_rwlock_wrlock(&st->lock);
     size_t open = count_open(st->shards, st->nshards);
     if (target < 1 || target < (open + 1) / 2 || target > 2 * open) {
-        rc = cp_err_set(err, CP_EINVAL, "UpdateShardCount to %" PRIu32 " shards: the target "
+        rc = cp_err_set(err, CP_EINVAL,
+                        "UpdateShardCount to %" PRIu32 " shards: the target "
                         "must be between half and double the current %zu open shards.",
                         target, open);
         goto out;
     }
     pthread_mutex_lock(&s->mu);
     if (st->status != CP_STREAM_ACTIVE) {
-        rc = cp_err_set(err, CP_EINUSE, "Stream %s under account 000000000000 not ACTIVE, "
-                        "instead in state %s", st->name, cp_stream_status_name(st->status));
+        rc = cp_err_set(err, CP_EINUSE,
+                        "Stream %s under account 000000000000 not ACTIVE, "
+                        "instead in state %s",
+                        st->name, cp_stream_status_name(st->status));
     } else if (s->open_total - open + target > s->o.shard_limit) {
         rc = target > open ? limit_error(s, target - open, err) : CP_OK;
     }
@@ -1186,8 +1204,8 @@ int cp_streams_update_shard_count(cp_streams *s, cp_slice name, uint32_t target,
     shard_meta *next = cp_calloc(n, sizeof(*next));
     for (size_t i = 0; i < st->nshards; i++) {
         next[i] = st->shards[i];
-        next[i].parents = cp_malloc((next[i].nparents ? next[i].nparents : 1) *
-                                    sizeof(*next[i].parents));
+        next[i].parents =
+            cp_malloc((next[i].nparents ? next[i].nparents : 1) * sizeof(*next[i].parents));
         if (next[i].nparents) {
             memcpy(next[i].parents, st->shards[i].parents,
                    next[i].nparents * sizeof(*next[i].parents));
@@ -1290,13 +1308,16 @@ int cp_streams_put(cp_streams *s, cp_slice name, const cp_stream_put *recs, size
     for (size_t i = 0; i < n && rc == CP_OK; i++) {
         size_t chars = utf8_chars(recs[i].partition_key);
         if (chars < 1 || chars > CP_STREAM_PK_MAX_CHARS) {
-            rc = cp_err_set(err, CP_EINVAL, "1 validation error detected: Value at "
+            rc = cp_err_set(err, CP_EINVAL,
+                            "1 validation error detected: Value at "
                             "'records.%zu.member.partitionKey' failed to satisfy constraint: "
-                            "Member must have length between 1 and 256", i + 1);
+                            "Member must have length between 1 and 256",
+                            i + 1);
         } else if (recs[i].partition_key.len + recs[i].data.len > s->o.max_record_bytes) {
-            rc = cp_err_set(err, CP_ETOOBIG, "Record %zu: the size of data plus partition key "
-                            "(%zu bytes) exceeds the limit of %zu bytes.", i,
-                            recs[i].partition_key.len + recs[i].data.len, s->o.max_record_bytes);
+            rc = cp_err_set(err, CP_ETOOBIG,
+                            "Record %zu: the size of data plus partition key "
+                            "(%zu bytes) exceeds the limit of %zu bytes.",
+                            i, recs[i].partition_key.len + recs[i].data.len, s->o.max_record_bytes);
         } else if (recs[i].explicit_hash_key.len) {
             rc = cp_hashkey_parse(recs[i].explicit_hash_key, &keys[i], err);
         } else {
@@ -1331,8 +1352,7 @@ int cp_streams_put(cp_streams *s, cp_slice name, const cp_stream_put *recs, size
         }
         int64_t stamp = now;
         cp_err gerr = {0};
-        int grc = s->ops->append(st->bctx, order[a].shard, group, b - a, now, seqs, &stamp,
-                                 &gerr);
+        int grc = s->ops->append(st->bctx, order[a].shard, group, b - a, now, seqs, &stamp, &gerr);
         for (size_t k = a; k < b; k++) {
             cp_stream_put_result *r = &res[order[k].i];
             r->code = grc;
@@ -1366,23 +1386,28 @@ int cp_streams_iterator(cp_streams *s, cp_slice name, uint32_t shard, cp_stream_
 {
     int by_seq = type == CP_ITER_AT_SEQUENCE_NUMBER || type == CP_ITER_AFTER_SEQUENCE_NUMBER;
     if (by_seq && seq.len == 0) {
-        return cp_err_set(err, CP_EINVAL, "Must either specify (1) AT_SEQUENCE_NUMBER or "
+        return cp_err_set(err, CP_EINVAL,
+                          "Must either specify (1) AT_SEQUENCE_NUMBER or "
                           "AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON "
                           "or LATEST and no StartingSequenceNumber. Request specified %s and no "
-                          "StartingSequenceNumber.", cp_stream_iter_type_name(type));
+                          "StartingSequenceNumber.",
+                          cp_stream_iter_type_name(type));
     }
     if (!by_seq && seq.len != 0) {
-        return cp_err_set(err, CP_EINVAL, "Must either specify (1) AT_SEQUENCE_NUMBER or "
+        return cp_err_set(err, CP_EINVAL,
+                          "Must either specify (1) AT_SEQUENCE_NUMBER or "
                           "AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON "
                           "or LATEST and no StartingSequenceNumber. Request specified %s and "
-                          "also a StartingSequenceNumber.", cp_stream_iter_type_name(type));
+                          "also a StartingSequenceNumber.",
+                          cp_stream_iter_type_name(type));
     }
     uint32_t seq_shard = 0;
     uint64_t v = 0;
     if (by_seq) {
         int rc = cp_seq_parse(seq, &seq_shard, &v, err);
         if (rc != CP_OK) {
-            return cp_err_set(err, CP_EINVAL, "StartingSequenceNumber %.*s used in "
+            return cp_err_set(err, CP_EINVAL,
+                              "StartingSequenceNumber %.*s used in "
                               "GetShardIterator on shard is invalid.",
                               (int) (seq.len > 64 ? 64 : seq.len), seq.p);
         }
@@ -1406,8 +1431,10 @@ int cp_streams_iterator(cp_streams *s, cp_slice name, uint32_t shard, cp_stream_
         char want[CP_SHARD_ID_MAX], got[CP_SHARD_ID_MAX];
         cp_shard_id_format(seq_shard, got);
         cp_shard_id_format(shard, want);
-        rc = cp_err_set(err, CP_EINVAL, "Invalid StartingSequenceNumber. It encodes %s, while "
-                        "it was used in a call to a shard with %s", got, want);
+        rc = cp_err_set(err, CP_EINVAL,
+                        "Invalid StartingSequenceNumber. It encodes %s, while "
+                        "it was used in a call to a shard with %s",
+                        got, want);
         goto out;
     }
     rc = s->ops->state(st->bctx, shard, &ss, err);
@@ -1447,8 +1474,10 @@ int cp_streams_iterator(cp_streams *s, cp_slice name, uint32_t shard, cp_stream_
             }
         }
         if (rc == CP_EINVAL) {
-            rc = cp_err_set(err, CP_EINVAL, "Invalid StartingSequenceNumber. No record with "
-                            "sequence number %.*s exists in the shard.", (int) seq.len, seq.p);
+            rc = cp_err_set(err, CP_EINVAL,
+                            "Invalid StartingSequenceNumber. No record with "
+                            "sequence number %.*s exists in the shard.",
+                            (int) seq.len, seq.p);
         }
         break;
     }
@@ -1465,8 +1494,8 @@ void cp_stream_read_free(cp_stream_read *r)
     *r = CP_STREAM_READ_INIT;
 }
 
-int cp_streams_read(cp_streams *s, cp_slice name, uint32_t shard, uint64_t pos,
-                    size_t max_records, size_t max_bytes, cp_stream_read *out, cp_err *err)
+int cp_streams_read(cp_streams *s, cp_slice name, uint32_t shard, uint64_t pos, size_t max_records,
+                    size_t max_bytes, cp_stream_read *out, cp_err *err)
 {
     out->next_pos = pos;
     out->millis_behind = 0;
@@ -1563,8 +1592,8 @@ int cp_streams_checkpoint_set(cp_streams *s, cp_slice name, cp_slice consumer, u
         uint64_t old = 0;
         int had = 0;
         for (size_t i = 0; i < st->nckpts; i++) {
-            if (st->ckpts[i].shard == shard && cp_slice_eq(cp_slice_str(st->ckpts[i].consumer),
-                                                           consumer)) {
+            if (st->ckpts[i].shard == shard &&
+                cp_slice_eq(cp_slice_str(st->ckpts[i].consumer), consumer)) {
                 old = st->ckpts[i].seq;
                 had = 1;
             }

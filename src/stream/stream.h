@@ -39,13 +39,13 @@
 
 typedef struct cp_streams cp_streams;
 
-#define CP_STREAM_NAME_MAX        128
-#define CP_STREAM_RETENTION_MIN   24   /* hours */
-#define CP_STREAM_RETENTION_MAX   8760 /* hours (365 days) */
-#define CP_STREAM_RETENTION_DEF   24
-#define CP_STREAM_ON_DEMAND_SHARDS 4    /* what an on-demand stream starts (and stays) with */
-#define CP_STREAM_PK_MAX_CHARS    256
-#define CP_STREAM_CONSUMER_MAX    256  /* bytes of a checkpoint consumer name */
+#define CP_STREAM_NAME_MAX         128
+#define CP_STREAM_RETENTION_MIN    24   /* hours */
+#define CP_STREAM_RETENTION_MAX    8760 /* hours (365 days) */
+#define CP_STREAM_RETENTION_DEF    24
+#define CP_STREAM_ON_DEMAND_SHARDS 4 /* what an on-demand stream starts (and stays) with */
+#define CP_STREAM_PK_MAX_CHARS     256
+#define CP_STREAM_CONSUMER_MAX     256 /* bytes of a checkpoint consumer name */
 
 typedef enum {
     CP_STREAM_CREATING,
@@ -83,9 +83,9 @@ int cp_stream_name_check(cp_slice name, cp_err *err);
 typedef struct cp_streams_opts {
     const cp_stream_backend_ops *backend; /* NULL: cp_stream_backend_embedded */
     const void *backend_opts;             /* e.g. a cp_embedded_opts; NULL: defaults */
-    uint32_t shard_limit;       /* max open shards over all streams; 0 = 500 (AWS default) */
-    size_t max_record_bytes;    /* partition key + data per record; 0 = 1 MiB */
-    int no_fsync;               /* metadata files without fsync (tests only) */
+    uint32_t shard_limit;    /* max open shards over all streams; 0 = 500 (AWS default) */
+    size_t max_record_bytes; /* partition key + data per record; 0 = 1 MiB */
+    int no_fsync;            /* metadata files without fsync (tests only) */
 } cp_streams_opts;
 
 /* Open the manager over <data_dir>/streams (created if missing) and reopen every stream found
@@ -126,17 +126,17 @@ int cp_streams_list(cp_streams *s, cp_stream_summary **out, size_t *n, cp_err *e
 
 typedef struct cp_stream_shard_desc {
     uint32_t index;
-    char id[CP_SHARD_ID_MAX];                /* "shardId-000000000000" */
-    cp_hashkey start, end;                   /* inclusive hash-key range */
-    char start_key[CP_HASHKEY_STR_MAX];      /* StartingHashKey, decimal */
-    char end_key[CP_HASHKEY_STR_MAX];        /* EndingHashKey, decimal */
-    char starting_seq[CP_SEQ_STR_MAX];       /* StartingSequenceNumber */
-    char ending_seq[CP_SEQ_STR_MAX];         /* EndingSequenceNumber; "" while open */
-    int open;                                /* 1: receives new records */
-    int64_t parent;                          /* ParentShardId index, -1 if none */
-    int64_t adjacent_parent;                 /* AdjacentParentShardId index, -1 if none */
-    uint32_t nparents;                       /* all parents (UpdateShardCount may give >2) */
-    uint32_t parents[8];                     /* the first 8 of them */
+    char id[CP_SHARD_ID_MAX];           /* "shardId-000000000000" */
+    cp_hashkey start, end;              /* inclusive hash-key range */
+    char start_key[CP_HASHKEY_STR_MAX]; /* StartingHashKey, decimal */
+    char end_key[CP_HASHKEY_STR_MAX];   /* EndingHashKey, decimal */
+    char starting_seq[CP_SEQ_STR_MAX];  /* StartingSequenceNumber */
+    char ending_seq[CP_SEQ_STR_MAX];    /* EndingSequenceNumber; "" while open */
+    int open;                           /* 1: receives new records */
+    int64_t parent;                     /* ParentShardId index, -1 if none */
+    int64_t adjacent_parent;            /* AdjacentParentShardId index, -1 if none */
+    uint32_t nparents;                  /* all parents (UpdateShardCount may give >2) */
+    uint32_t parents[8];                /* the first 8 of them */
 } cp_stream_shard_desc;
 
 typedef struct cp_stream_desc {
@@ -189,9 +189,9 @@ typedef struct cp_stream_put {
 
 /* Per-record outcome, same order as the input. */
 typedef struct cp_stream_put_result {
-    int code;          /* CP_OK, or the failure of this record's shard append */
-    uint32_t shard;    /* routed shard index */
-    uint64_t seq;      /* sequence value (render with cp_seq_format(shard, seq, ...)) */
+    int code;       /* CP_OK, or the failure of this record's shard append */
+    uint32_t shard; /* routed shard index */
+    uint64_t seq;   /* sequence value (render with cp_seq_format(shard, seq, ...)) */
     int64_t arrival_ms;
 } cp_stream_put_result;
 
@@ -220,12 +220,12 @@ int cp_streams_iterator(cp_streams *s, cp_slice name, uint32_t shard, cp_stream_
 /* Result of a read. Initialise with CP_STREAM_READ_INIT, free with cp_stream_read_free; reused
  * across reads by one thread. */
 typedef struct cp_stream_read {
-    cp_stream_batch batch;   /* records in sequence order; slices valid until the next read */
-    uint64_t next_pos;       /* position for the next read (NextShardIterator) */
-    int64_t millis_behind;   /* MillisBehindLatest: 0 when caught up with the shard */
-    int shard_end;           /* closed shard fully read: no NextShardIterator, see children */
+    cp_stream_batch batch; /* records in sequence order; slices valid until the next read */
+    uint64_t next_pos;     /* position for the next read (NextShardIterator) */
+    int64_t millis_behind; /* MillisBehindLatest: 0 when caught up with the shard */
+    int shard_end;         /* closed shard fully read: no NextShardIterator, see children */
     size_t nchildren;
-    uint32_t children[16];   /* ChildShards' indexes when shard_end */
+    uint32_t children[16]; /* ChildShards' indexes when shard_end */
 } cp_stream_read;
 
 #define CP_STREAM_READ_INIT ((cp_stream_read){.batch = CP_STREAM_BATCH_INIT})
@@ -235,8 +235,8 @@ void cp_stream_read_free(cp_stream_read *r);
  * max_records (>= 1) records and about max_bytes of keys + data (at least one record when any
  * is available). Never waits for new records. A position whose records were trimmed continues
  * at the trim horizon. CP_ENOTFOUND unknown/expired shard, CP_EINVAL max_records == 0. */
-int cp_streams_read(cp_streams *s, cp_slice name, uint32_t shard, uint64_t pos,
-                    size_t max_records, size_t max_bytes, cp_stream_read *out, cp_err *err);
+int cp_streams_read(cp_streams *s, cp_slice name, uint32_t shard, uint64_t pos, size_t max_records,
+                    size_t max_bytes, cp_stream_read *out, cp_err *err);
 
 /* ---------------------------------------------------------------- recovery and consumers */
 

@@ -37,8 +37,7 @@ static cp_streams *open_mgr(void)
 static cp_stream_put_result put1(cp_streams *s, const char *stream, const char *pk,
                                  const char *data, const char *ehk, uint64_t source)
 {
-    cp_stream_put p = {cp_slice_str(pk), cp_slice_str(data), cp_slice_str(ehk ? ehk : ""),
-                       source};
+    cp_stream_put p = {cp_slice_str(pk), cp_slice_str(data), cp_slice_str(ehk ? ehk : ""), source};
     cp_stream_put_result r;
     size_t failed = 9;
     OK(cp_streams_put(s, cp_slice_str(stream), &p, 1, &r, &failed, &e_));
@@ -221,8 +220,10 @@ static void crash_leftovers_are_resolved(void)
     char p[700];
     snprintf(p, sizeof(p), "%s/streams/never-committed/shardId-000000000000", cpt_tmpdir());
     char cmd[800];
-    snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && sed -i 's/\"ACTIVE\"/\"DELETING\"/' "
-             "'%s/streams/half-deleted/stream.json'", p, cpt_tmpdir());
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && sed -i 's/\"ACTIVE\"/\"DELETING\"/' "
+             "'%s/streams/half-deleted/stream.json'",
+             p, cpt_tmpdir());
     CPT_EQ_INT(system(cmd), 0);
 
     s = open_mgr();
@@ -246,8 +247,7 @@ static void corrupt_metadata_fails_open(void)
     OK(cp_streams_create(s, S("x"), CP_STREAM_PROVISIONED, 1, &e_));
     cp_streams_close(s);
     char cmd[700];
-    snprintf(cmd, sizeof(cmd), "echo '{\"version\":1,' > '%s/streams/x/stream.json'",
-             cpt_tmpdir());
+    snprintf(cmd, sizeof(cmd), "echo '{\"version\":1,' > '%s/streams/x/stream.json'", cpt_tmpdir());
     CPT_EQ_INT(system(cmd), 0);
     cp_streams_opts o = {.backend_opts = &emb};
     cp_err err = {0};
@@ -336,11 +336,11 @@ static void iterator_types(void)
     cp_err err = {0};
 
     /* Before any record, the StartingSequenceNumber is accepted by both sequence types. */
-    OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER,
-                           cp_slice_str(seqstr(0, 0)), 0, &pos, &e_));
+    OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER, cp_slice_str(seqstr(0, 0)), 0,
+                           &pos, &e_));
     uint64_t early = pos;
-    OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_AFTER_SEQUENCE_NUMBER,
-                           cp_slice_str(seqstr(0, 0)), 0, &pos, &e_));
+    OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_AFTER_SEQUENCE_NUMBER, cp_slice_str(seqstr(0, 0)),
+                           0, &pos, &e_));
     OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_LATEST, S(""), 0, &pos, &e_));
     uint64_t latest_before = pos;
 
@@ -374,8 +374,8 @@ static void iterator_types(void)
                            cp_slice_str(seqstr(0, seq[2])), 0, &pos, &e_));
     CPT_EQ_INT(read_from(s, "it", 0, pos, 4, got, NULL, 16), 4);
     CPT_EQ_STR(got[0], "r3");
-    OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_AFTER_SEQUENCE_NUMBER,
-                           cp_slice_str(seqstr(0, 0)), 0, &pos, &e_));
+    OK(cp_streams_iterator(s, S("it"), 0, CP_ITER_AFTER_SEQUENCE_NUMBER, cp_slice_str(seqstr(0, 0)),
+                           0, &pos, &e_));
     CPT_EQ_INT(read_from(s, "it", 0, pos, 4, got, NULL, 16), 7);
 
     /* AT_TIMESTAMP: first arrival at or after; older than everything: the horizon. */
@@ -392,19 +392,23 @@ static void iterator_types(void)
                CP_EINVAL); /* the future */
 
     /* Rejections. */
-    CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER, S(""), 0, &pos,
-                                   &err), CP_EINVAL);
+    CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER, S(""), 0, &pos, &err),
+               CP_EINVAL);
     CPT_CHECK(strstr(err.msg, "no StartingSequenceNumber") != NULL);
-    CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_LATEST,
-                                   cp_slice_str(seqstr(0, seq[1])), 0, &pos, &err), CP_EINVAL);
+    CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_LATEST, cp_slice_str(seqstr(0, seq[1])),
+                                   0, &pos, &err),
+               CP_EINVAL);
     CPT_EQ_INT(cp_streams_iterator(s, S("it"), 1, CP_ITER_AT_SEQUENCE_NUMBER,
-                                   cp_slice_str(seqstr(0, seq[1])), 0, &pos, &err), CP_EINVAL);
+                                   cp_slice_str(seqstr(0, seq[1])), 0, &pos, &err),
+               CP_EINVAL);
     CPT_CHECK(strstr(err.msg, "It encodes shardId-000000000000") != NULL);
     CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER,
-                                   S("49628566489653659107048838082246518393102916603510521906"),
-                                   0, &pos, &err), CP_EINVAL);
-    CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER, S("banana"), 0,
-                                   &pos, &err), CP_EINVAL);
+                                   S("49628566489653659107048838082246518393102916603510521906"), 0,
+                                   &pos, &err),
+               CP_EINVAL);
+    CPT_EQ_INT(
+        cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER, S("banana"), 0, &pos, &err),
+        CP_EINVAL);
     /* Well-formed but no record has it: inside a record, and beyond the end. */
     CPT_EQ_INT(cp_streams_iterator(s, S("it"), 0, CP_ITER_AT_SEQUENCE_NUMBER,
                                    cp_slice_str(seqstr(0, seq[1] + 3)), 0, &pos, &err),
@@ -542,17 +546,14 @@ static void checkpoints_survive_reopen(void)
     CPT_EQ_INT(v, 7);
     OK(cp_streams_checkpoint_get(s, S("ck"), S("firehose-b"), 0, &v, &e_));
     CPT_EQ_INT(v, 3);
-    CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("firehose-b"), 1, &v, &err),
-               CP_ENOTFOUND);
+    CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("firehose-b"), 1, &v, &err), CP_ENOTFOUND);
     CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("other"), 0, &v, &err), CP_ENOTFOUND);
     OK(cp_streams_checkpoint_delete(s, S("ck"), S("firehose-a"), &e_));
-    CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("firehose-a"), 0, &v, &err),
-               CP_ENOTFOUND);
+    CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("firehose-a"), 0, &v, &err), CP_ENOTFOUND);
     cp_streams_close(s);
 
     s = open_mgr();
-    CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("firehose-a"), 1, &v, &err),
-               CP_ENOTFOUND);
+    CPT_EQ_INT(cp_streams_checkpoint_get(s, S("ck"), S("firehose-a"), 1, &v, &err), CP_ENOTFOUND);
     OK(cp_streams_checkpoint_get(s, S("ck"), S("firehose-b"), 0, &v, &e_));
     CPT_EQ_INT(v, 3);
     cp_streams_close(s);

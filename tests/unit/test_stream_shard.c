@@ -118,8 +118,8 @@ static void explicit_hash_key_validation(void)
         fmt(k, back);
         CPT_EQ_STR(back, good[i]);
     }
-    const char *bad[] = {"",   "-1", "340282366920938463463374607431768211456", "01", "1.5",
-                         "1e3", " 1", "abc", "3402823669209384634633746074317682114550"};
+    const char *bad[] = {"",   "-1",  "340282366920938463463374607431768211456", "01", "1.5", "1e3",
+                         " 1", "abc", "3402823669209384634633746074317682114550"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cp_hashkey k;
         cp_err err = {0};
@@ -170,7 +170,8 @@ static void sequence_numbers(void)
 {
     char a[CP_SEQ_STR_MAX], b[CP_SEQ_STR_MAX];
     cp_seq_format(3, 17, a);
-    CPT_EQ_STR(a, "40000000003" "00000000000000000017");
+    CPT_EQ_STR(a, "40000000003"
+                  "00000000000000000017");
     uint32_t sh;
     uint64_t v;
     CPT_EQ_INT(cp_seq_parse(cp_slice_str(a), &sh, &v, NULL), CP_OK);

@@ -89,8 +89,7 @@ static int decode(cp_slice payload, decoded *d, cp_err *err)
 }
 
 /* Read the record at pos. */
-static int read_at(cp_seglog *log, uint64_t pos, decoded *d, int64_t *ts, cp_buf *copy,
-                   cp_err *err)
+static int read_at(cp_seglog *log, uint64_t pos, decoded *d, int64_t *ts, cp_buf *copy, cp_err *err)
 {
     cp_seglog_reader *r;
     int rc = cp_seglog_reader_open(log, pos, &r, err);
@@ -295,8 +294,8 @@ static int emb_append(void *ctx, uint32_t shard, const cp_stream_rec *recs, size
     return rc;
 }
 
-static int emb_read(void *ctx, uint32_t shard, uint64_t from, size_t max_records,
-                    size_t max_bytes, cp_stream_batch *out, cp_err *err)
+static int emb_read(void *ctx, uint32_t shard, uint64_t from, size_t max_records, size_t max_bytes,
+                    cp_stream_batch *out, cp_err *err)
 {
     eshard *s;
     cp_stream_batch_reset(out);
