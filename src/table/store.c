@@ -256,6 +256,7 @@ typedef struct request {
     int rc;
     cp_err err;
     int done;
+    pthread_cond_t done_cv; /* signalled alone: waking every waiter costs more than the work */
     struct request *next;
 } request;
 
@@ -272,7 +273,7 @@ struct cp_db {
     uint32_t next_table_id;
 
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
+    pthread_cond_t wake;
     request *head, *tail;
     int closing;
     pthread_t committer;
@@ -683,8 +684,8 @@ static void *committer_main(void *arg)
                 rq->err = err;
             }
             rq->done = 1;
+            pthread_cond_signal(&rq->done_cv);
         }
-        pthread_cond_broadcast(&db->done);
     }
     pthread_mutex_unlock(&db->mu);
     cp_buf_free(&g.payloads);
@@ -700,9 +701,11 @@ static int submit(cp_db *db, request *rq)
 {
     rq->next = NULL;
     rq->done = 0;
+    pthread_cond_init(&rq->done_cv, NULL);
     pthread_mutex_lock(&db->mu);
     if (db->closing) {
         pthread_mutex_unlock(&db->mu);
+        pthread_cond_destroy(&rq->done_cv);
         return CP_ECLOSED;
     }
     if (db->tail) {
@@ -713,9 +716,10 @@ static int submit(cp_db *db, request *rq)
     db->tail = rq;
     pthread_cond_signal(&db->wake);
     while (!rq->done) {
-        pthread_cond_wait(&db->done, &db->mu);
+        pthread_cond_wait(&rq->done_cv, &db->mu);
     }
     pthread_mutex_unlock(&db->mu);
+    pthread_cond_destroy(&rq->done_cv);
     return rq->rc;
 }
 
@@ -1186,7 +1190,6 @@ int cp_db_open(const cp_db_opts *opts, cp_db **out, cp_err *err)
     pthread_rwlock_init(&db->tables_lock, NULL);
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->wake, NULL);
-    pthread_cond_init(&db->done, NULL);
     char path[4096];
     snprintf(path, sizeof(path), "%s/changelog", opts->dir);
     cp_seglog_opts lo = {.segment_bytes = 0, .no_fsync = opts->no_fsync};
@@ -1242,7 +1245,6 @@ void cp_db_close(cp_db *db)
     pthread_rwlock_destroy(&db->tables_lock);
     pthread_mutex_destroy(&db->mu);
     pthread_cond_destroy(&db->wake);
-    pthread_cond_destroy(&db->done);
     cp_free(db);
 }
 
