@@ -31,6 +31,8 @@
 #include "core/buf.h"
 #include "core/err.h"
 
+struct cp_config_entry; /* config/config.h; only pointed to here */
+
 /* Version of cp_stream_backend_ops this header describes. Callbacks are only ever appended;
  * the manager checks `abi` before using a newer one. */
 #define CP_STREAM_BACKEND_ABI 1
@@ -84,10 +86,11 @@ typedef struct cp_stream_backend_args {
 } cp_stream_backend_args;
 
 typedef struct cp_stream_backend_ops {
-    int abi;             /* CP_STREAM_BACKEND_ABI this backend was built against */
-    const char *name;    /* "embedded", "jetstream": matched against the config */
-    const char *summary; /* one line for --help and docs */
-    const void *opts;    /* reserved: the backend's config table, NULL until config lands */
+    int abi;                            /* CP_STREAM_BACKEND_ABI this backend was built against */
+    const char *name;                   /* "embedded", "jetstream": matched against the config */
+    const char *summary;                /* one line for --help and docs */
+    const struct cp_config_entry *opts; /* the backend's config table (config/config.h),
+                                         * all-zero terminated; NULL: no options */
 
     /* Open the storage of one stream. On CP_OK *ctx is the backend's, released by close or
      * destroy. Manager thread; may block. No shard is usable until add_shard. */

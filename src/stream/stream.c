@@ -644,7 +644,30 @@ static int backend_open(cp_streams *s, stream *st, cp_err *err)
     return s->ops->open(&a, &st->bctx, err);
 }
 
-/* Reopen one stream directory; *keep = 0 when it was a leftover (removed). */
+static int mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(tmp, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == 0) {
+            char c = tmp[i];
+            tmp[i] = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+/* Reopen one stream directory, or remove it when it is the leftover of an uncommitted create or
+ * finish its interrupted delete. */
 static int load_stream(cp_streams *s, const char *name, cp_err *err)
 {
     stream *st = stream_new(s, cp_slice_str(name));
@@ -732,8 +755,7 @@ int cp_streams_open(const char *data_dir, const cp_streams_opts *opts, cp_stream
     pthread_cond_init(&s->cv, NULL);
 
     int rc = CP_OK;
-    if ((mkdir(data_dir, 0755) != 0 && errno != EEXIST) ||
-        (mkdir(s->root, 0755) != 0 && errno != EEXIST)) {
+    if (mkdir_p(s->root) != 0) {
         rc = cp_err_set(err, -errno, "cannot create the streams directory: %s", strerror(errno));
     }
     DIR *d = rc == CP_OK ? opendir(s->root) : NULL;

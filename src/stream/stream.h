@@ -229,6 +229,7 @@ typedef struct cp_stream_read {
 } cp_stream_read;
 
 #define CP_STREAM_READ_INIT ((cp_stream_read){.batch = CP_STREAM_BATCH_INIT})
+/* Release the batch memory; *r is CP_STREAM_READ_INIT afterwards. */
 void cp_stream_read_free(cp_stream_read *r);
 
 /* GetRecords from position `pos` (from cp_streams_iterator or a previous next_pos): up to

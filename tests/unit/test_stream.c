@@ -219,7 +219,7 @@ static void crash_leftovers_are_resolved(void)
 
     char p[700];
     snprintf(p, sizeof(p), "%s/streams/never-committed/shardId-000000000000", cpt_tmpdir());
-    char cmd[800];
+    char cmd[1600];
     snprintf(cmd, sizeof(cmd),
              "mkdir -p '%s' && sed -i 's/\"ACTIVE\"/\"DELETING\"/' "
              "'%s/streams/half-deleted/stream.json'",
