@@ -84,7 +84,8 @@ typedef struct cp_seglog_reader cp_seglog_reader;
 /* New reader positioned at `pos`, which must be a record boundary previously returned by this
  * log (or cp_seglog_start/end). Close with cp_seglog_reader_close. CP_EEXPIRED (and no reader)
  * when pos was already trimmed. A position that is not a boundary makes reads fail with
- * CP_ECORRUPT (checksum or bounds), never return bytes from outside the durable log. */
+ * CP_ECORRUPT (bounds or checksum, the latter with a 2^-32 chance of a false match); reads never
+ * return bytes from beyond the durable end. */
 int cp_seglog_reader_open(cp_seglog *log, uint64_t pos, cp_seglog_reader **out, cp_err *err);
 void cp_seglog_reader_close(cp_seglog_reader *r);
 /* Next durable record: *payload is valid until the next call on this reader. Returns CP_OK,
