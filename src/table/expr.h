@@ -205,11 +205,13 @@ int cp_expr_eval_filter(const cp_expr *e, cp_slice item);
  * as it was before the update, as DynamoDB does. Without an update the result is the old item
  * (or the key).
  *
- * Returns CP_EINVAL with DynamoDB's text for runtime errors ("Invalid UpdateExpression: The
- * provided expression refers to an attribute that does not exist in the item", "... An operand
- * in the update expression has an incorrect data type", "... The document path provided in the
- * update expression is invalid for update", number overflow, "Type mismatch for attribute to
- * update" for AttributeUpdates, "Item size to update has exceeded the maximum allowed size");
+ * Returns CP_EINVAL with DynamoDB's text for runtime errors, which (unlike parse errors) carry
+ * no "Invalid UpdateExpression: " prefix: "The provided expression refers to an attribute that
+ * does not exist in the item", "An operand in the update expression has an incorrect data
+ * type", "The document path provided in the update expression is invalid for update", number
+ * overflow, "Type mismatch for attribute to update" (AttributeUpdates), "Item size to update
+ * has exceeded the maximum allowed size", "One or more parameter values were invalid: Cannot
+ * update attribute pk. This attribute is part of the key".
  * *out may then hold partial bytes the caller discards. Allocates scratch memory only per call.
  */
 int cp_expr_apply_update(const cp_expr *e, cp_slice old, cp_slice key, cp_buf *out, cp_err *err);

@@ -66,8 +66,9 @@ enum {
 
 static const int cond_order[] = {K_PARENS,  K_UNKNOWN_FN, K_MISUSE,   K_RESERVED, K_ATTRNAME,
                                  K_OPERAND, K_DISTINCT,   K_FUNCTION, -1};
-static const int update_order[] = {K_RESERVED, K_UNKNOWN_FN, K_SECTION, K_ATTRNAME, K_ATTRVAL,
-                                   K_OVERLAP,  K_CONFLICT,   K_OPERAND, K_FUNCTION, -1};
+static const int update_order[] = {K_PARENS,  K_RESERVED, K_UNKNOWN_FN, K_SECTION, K_ATTRNAME,
+                                   K_ATTRVAL, K_OVERLAP,  K_CONFLICT,   K_OPERAND, K_FUNCTION,
+                                   -1};
 static const int proj_order[] = {K_RESERVED, K_ATTRNAME, K_OVERLAP, K_CONFLICT, -1};
 
 #define MAX_DEPTH 200 /* nesting guard: parentheses and function calls */

@@ -12,8 +12,6 @@
 #include "core/mem.h"
 #include "table/expr_int.h"
 
-#define UPD "Invalid UpdateExpression: "
-
 /* A computed SET value: a view (into the item or the expression) or bytes in the scratch
  * buffer, which may move while values are computed, hence offsets. */
 typedef struct uref {
@@ -35,8 +33,8 @@ typedef struct uctx {
 static int e_missing(uctx *c)
 {
     return cp_err_set(c->err, CP_EINVAL,
-                      UPD "The provided expression refers to an attribute that does not exist in "
-                          "the item");
+                      "The provided expression refers to an attribute that does not exist in "
+                      "the item");
 }
 
 static int e_type(uctx *c, int legacy)
@@ -45,14 +43,14 @@ static int e_type(uctx *c, int legacy)
         return cp_err_set(c->err, CP_EINVAL, "Type mismatch for attribute to update");
     }
     return cp_err_set(c->err, CP_EINVAL,
-                      UPD "An operand in the update expression has an incorrect data type");
+                      "An operand in the update expression has an incorrect data type");
 }
 
 static int e_path(uctx *c)
 {
     return cp_err_set(c->err, CP_EINVAL,
-                      UPD "The document path provided in the update expression is invalid for "
-                          "update");
+                      "The document path provided in the update expression is invalid for "
+                      "update");
 }
 
 static cp_av ref_av(const uctx *c, const uref *r)

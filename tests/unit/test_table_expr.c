@@ -449,41 +449,41 @@ static const ucase update_cases[] = {
      "{'pk':{'S':'p'},'v':{'S':'d'}}", NULL},
     /* runtime errors */
     {B, "SET info.deep.x = :v", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: The document path provided in the update expression is invalid "
+     "The document path provided in the update expression is invalid "
      "for update"},
     {B, "SET nope.child = :v", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: The document path provided in the update expression is invalid "
+     "The document path provided in the update expression is invalid "
      "for update"},
     {B, "SET letters.x = :v", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: The document path provided in the update expression is invalid "
+     "The document path provided in the update expression is invalid "
      "for update"},
     {B, "SET info[0] = :v", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: The document path provided in the update expression is invalid "
+     "The document path provided in the update expression is invalid "
      "for update"},
     {B, "REMOVE label.x", NULL, NULL, NULL,
-     "Invalid UpdateExpression: The document path provided in the update expression is invalid "
+     "The document path provided in the update expression is invalid "
      "for update"},
     {B, "SET a = absent + :v", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: The provided expression refers to an attribute that does not "
+     "The provided expression refers to an attribute that does not "
      "exist in the item"},
     {B, "SET a = absent", NULL, NULL, NULL,
-     "Invalid UpdateExpression: The provided expression refers to an attribute that does not "
+     "The provided expression refers to an attribute that does not "
      "exist in the item"},
     {B, "SET a = list_append(absent, :l)", NULL, "{':l':{'L':[]}}", NULL,
-     "Invalid UpdateExpression: The provided expression refers to an attribute that does not "
+     "The provided expression refers to an attribute that does not "
      "exist in the item"},
     {B, "SET a = label + :v", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"},
+     "An operand in the update expression has an incorrect data type"},
     {B, "SET a = :v - label", NULL, "{':v':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"},
+     "An operand in the update expression has an incorrect data type"},
     {B, "SET a = list_append(label, :l)", NULL, "{':l':{'L':[]}}", NULL,
-     "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"},
+     "An operand in the update expression has an incorrect data type"},
     {B, "ADD label :one", NULL, "{':one':{'N':'1'}}", NULL,
-     "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"},
+     "An operand in the update expression has an incorrect data type"},
     {B, "ADD tags :ns", NULL, "{':ns':{'NS':['1']}}", NULL,
-     "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"},
+     "An operand in the update expression has an incorrect data type"},
     {B, "DELETE label :ss", NULL, "{':ss':{'SS':['x']}}", NULL,
-     "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"},
+     "An operand in the update expression has an incorrect data type"},
     {B, "SET pk = :v", NULL, "{':v':{'S':'x'}}", NULL,
      "One or more parameter values were invalid: Cannot update attribute pk. This attribute is "
      "part of the key"},
@@ -1719,7 +1719,7 @@ static const char *const seeds[] = {
     "a = :v AND (b < :n OR NOT attribute_exists(c.d[1]))",
     "size(#n) BETWEEN :n AND :n2 OR s IN (:v, :s, :n)",
     "begins_with(s, :s) AND contains(ss, :s) AND attribute_type(m, :t)",
-    "SET a = b + :n, #n = list_append(if_not_exists(l, :l), :l) REMOVE c[1], m.x ADD n :n "
+    "SET a = b + :n, #n = list_append(if_not_exists(l, :l), :l) REMOVE c[1], m.x ADD b :n "
     "DELETE ss :ss",
     "SET l[3] = :v, m.#n = :s, n = n - :n",
     "a, b.c, l[0].x, #n",
@@ -1783,12 +1783,46 @@ static const char *const vocab[] = {
     ":",
 };
 
+static int fuzz_compiled[5]; /* per grammar: inputs that compiled */
+
+/* Whether `tok` occurs in text as a whole placeholder token. */
+static int uses(const char *text, const char *tok)
+{
+    size_t n = strlen(tok);
+    for (const char *p = strstr(text, tok); p; p = strstr(p + 1, tok)) {
+        char c = p[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void fuzz_one(const char *text, cp_slice item, cp_slice key)
 {
-    static const char *const names = "{'#n':'n','#x':'x.y'}";
-    static const char *const values =
-        "{':v':{'S':'v'},':n':{'N':'1'},':n2':{'N':'5'},':s':{'S':'s'},':l':{'L':[{'N':'1'}]},"
-        "':ss':{'SS':['x','y']},':t':{'S':'M'},':x':{'BOOL':true}}";
+    /* placeholder maps holding just the tokens the text uses, so that inputs are not all
+     * rejected as "unused" */
+    static const char *const name_defs[][2] = {{"#n", "'#n':'n'"}, {"#x", "'#x':'x.y'"}};
+    static const char *const value_defs[][2] = {
+        {":v", "':v':{'S':'v'}"},         {":n", "':n':{'N':'1'}"},
+        {":n2", "':n2':{'N':'5'}"},       {":s", "':s':{'S':'s'}"},
+        {":l", "':l':{'L':[{'N':'1'}]}"}, {":ss", "':ss':{'SS':['x','y']}"},
+        {":t", "':t':{'S':'M'}"},         {":x", "':x':{'BOOL':true}"},
+    };
+    char names[256] = "{", values[512] = "{";
+    for (size_t i = 0; i < sizeof(name_defs) / sizeof(name_defs[0]); i++) {
+        if (uses(text, name_defs[i][0])) {
+            strcat(strcat(names, names[1] ? "," : ""), name_defs[i][1]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(value_defs) / sizeof(value_defs[0]); i++) {
+        if (uses(text, value_defs[i][0])) {
+            strcat(strcat(values, values[1] ? "," : ""), value_defs[i][1]);
+        }
+    }
+    strcat(names, "}");
+    strcat(values, "}");
     for (int kind = 0; kind < 5; kind++) {
         xreq r = {0};
         switch (kind) {
@@ -1808,11 +1842,11 @@ static void fuzz_one(const char *text, cp_slice item, cp_slice key)
             r = (xreq){.op = CP_EXPR_OP_SCAN, .filter = text};
             break;
         }
-        /* with and without placeholder maps: unused ones fail validation anyway */
+        /* with the placeholder maps the text needs, and with none */
         for (int maps = 0; maps < 2; maps++) {
             if (maps) {
-                r.names = names;
-                r.values = kind == 2 ? NULL : values;
+                r.names = names[1] != '}' ? names : NULL;
+                r.values = values[1] != '}' ? values : NULL;
             }
             cp_expr *e = NULL;
             cp_err err = {0};
@@ -1824,8 +1858,12 @@ static void fuzz_one(const char *text, cp_slice item, cp_slice key)
                 CPT_FAIL_AT("no message for %s", text);
             }
             if (rc) {
+                if (getenv("CPT_FUZZ_DEBUG")) {
+                    printf("  [%d/%d] %s -> %s\n", kind, maps, text, err.msg);
+                }
                 continue;
             }
+            fuzz_compiled[kind]++;
             cp_buf out = CP_BUF_INIT;
             (void) cp_expr_eval_condition(e, item);
             (void) cp_expr_eval_filter(e, item);
@@ -1860,7 +1898,7 @@ static void fuzz_parser(void)
             "{'N':'1'}]}}}}",
             &item);
     item_of("{'pk':{'S':'v'}}", &key);
-    int iters = getenv("CPT_FUZZ_ITERS") ? atoi(getenv("CPT_FUZZ_ITERS")) : 1500;
+    int iters = getenv("CPT_FUZZ_ITERS") ? atoi(getenv("CPT_FUZZ_ITERS")) : 4000;
     size_t nseeds = sizeof(seeds) / sizeof(seeds[0]), nvocab = sizeof(vocab) / sizeof(vocab[0]);
     for (int i = 0; i < iters; i++) {
         cp_buf_reset(&text);
@@ -1911,7 +1949,202 @@ static void fuzz_parser(void)
     for (size_t i = 0; i < nseeds; i++) {
         fuzz_one(seeds[i], cp_buf_slice(&item), cp_buf_slice(&key));
     }
+    /* the mutations must reach the evaluators, not only the error paths */
+    for (int k = 0; k < 5; k++) {
+        if (fuzz_compiled[k] < iters / 500) {
+            CPT_FAIL_AT("grammar %d: only %d of %d inputs compiled", k, fuzz_compiled[k], iters);
+        }
+    }
+    printf("  fuzz: %d inputs; compiled cond %d, update %d, projection %d, key %d, filter %d\n",
+           iters, fuzz_compiled[0], fuzz_compiled[1], fuzz_compiled[2], fuzz_compiled[3],
+           fuzz_compiled[4]);
     cp_buf_free(&item);
+    cp_buf_free(&key);
+    cp_buf_free(&text);
+}
+
+/* ---- Generated valid expressions ---- */
+
+static void gen_path(cp_buf *b)
+{
+    static const char *const heads[] = {"a", "b", "n", "s", "l", "m", "ss", "#n", "#x", "c"};
+    static const char *const tails[] = {"",    "",   "",      ".x",    "[0]",   "[1]",
+                                        "[5]", ".n", "[0].x", ".d[1]", "[2][0]"};
+    cp_buf_puts(b, heads[rnd(10)]);
+    cp_buf_puts(b, tails[rnd(11)]);
+}
+
+static void gen_value(cp_buf *b)
+{
+    static const char *const vals[] = {":v", ":n", ":n2", ":s", ":l", ":ss", ":t", ":x"};
+    cp_buf_puts(b, vals[rnd(8)]);
+}
+
+static void gen_operand(cp_buf *b)
+{
+    switch (rnd(5)) {
+    case 0:
+        gen_value(b);
+        break;
+    case 1:
+        cp_buf_puts(b, "size(");
+        gen_path(b);
+        cp_buf_puts(b, ")");
+        break;
+    default:
+        gen_path(b);
+        break;
+    }
+}
+
+static void gen_cond(cp_buf *b, int depth)
+{
+    static const char *const cmps[] = {" = ", " <> ", " < ", " <= ", " > ", " >= "};
+    switch (depth > 2 ? rnd(5) : rnd(9)) {
+    case 0:
+        gen_operand(b);
+        cp_buf_puts(b, cmps[rnd(6)]);
+        gen_operand(b);
+        break;
+    case 1:
+        gen_operand(b);
+        cp_buf_puts(b, " BETWEEN ");
+        gen_value(b);
+        cp_buf_puts(b, " AND ");
+        gen_value(b);
+        break;
+    case 2:
+        gen_operand(b);
+        cp_buf_puts(b, " IN (");
+        gen_value(b);
+        cp_buf_puts(b, ", ");
+        gen_operand(b);
+        cp_buf_puts(b, ")");
+        break;
+    case 3: {
+        static const char *const f1[] = {"attribute_exists(", "attribute_not_exists("};
+        cp_buf_puts(b, f1[rnd(2)]);
+        gen_path(b);
+        cp_buf_puts(b, ")");
+        break;
+    }
+    case 4: {
+        static const char *const f2[] = {"begins_with(", "contains(", "attribute_type("};
+        cp_buf_puts(b, f2[rnd(3)]);
+        gen_path(b);
+        cp_buf_puts(b, ", ");
+        gen_value(b);
+        cp_buf_puts(b, ")");
+        break;
+    }
+    case 5:
+        cp_buf_puts(b, "NOT ");
+        gen_cond(b, depth + 1);
+        break;
+    case 6:
+        cp_buf_puts(b, "(");
+        gen_cond(b, depth + 1);
+        cp_buf_puts(b, ")");
+        break;
+    default:
+        gen_cond(b, depth + 1);
+        cp_buf_puts(b, rnd(2) ? " AND " : " OR ");
+        gen_cond(b, depth + 1);
+        break;
+    }
+}
+
+static void gen_setval(cp_buf *b, int depth)
+{
+    switch (depth > 1 ? rnd(2) : rnd(6)) {
+    case 0:
+        gen_value(b);
+        break;
+    case 1:
+        gen_path(b);
+        break;
+    case 2:
+        cp_buf_puts(b, "if_not_exists(");
+        gen_path(b);
+        cp_buf_puts(b, ", ");
+        gen_setval(b, depth + 1);
+        cp_buf_puts(b, ")");
+        break;
+    case 3:
+        cp_buf_puts(b, "list_append(");
+        gen_setval(b, depth + 1);
+        cp_buf_puts(b, ", ");
+        gen_setval(b, depth + 1);
+        cp_buf_puts(b, ")");
+        break;
+    default:
+        gen_setval(b, depth + 1);
+        cp_buf_puts(b, rnd(2) ? " + " : " - ");
+        gen_setval(b, depth + 1);
+        break;
+    }
+}
+
+static void gen_update(cp_buf *b)
+{
+    static const char *const kw[] = {"SET ", "REMOVE ", "ADD ", "DELETE "};
+    int used = 0;
+    int nsec = 1 + (int) rnd(3);
+    for (int i = 0; i < nsec; i++) {
+        int k = (int) rnd(4);
+        if (used & (1 << k)) {
+            continue;
+        }
+        used |= 1 << k;
+        cp_buf_puts(b, kw[k]);
+        int n = 1 + (int) rnd(3);
+        for (int j = 0; j < n; j++) {
+            cp_buf_puts(b, j ? ", " : "");
+            gen_path(b);
+            if (k == 0) {
+                cp_buf_puts(b, " = ");
+                gen_setval(b, 0);
+            } else if (k >= 2) {
+                cp_buf_putc(b, ' ');
+                gen_value(b);
+            }
+        }
+        cp_buf_putc(b, ' ');
+    }
+}
+
+static void fuzz_generated(void)
+{
+    const char *items[] = {
+        RICH, BASE, PITEM, K,
+        "{'pk':{'S':'v'},'a':{'N':'1'},'b':{'SS':['x']},'n':{'M':{'x':{'N':'2'}}},"
+        "'l':{'L':[{'L':[{'N':'1'}]},{'M':{'x':{'S':'q'}}}]},'ss':{'SS':['y']},"
+        "'c':{'M':{'d':{'L':[{'N':'0'},{'N':'1'}]}}},'x.y':{'N':'9'}}"};
+    cp_buf it[5], key = CP_BUF_INIT, text = CP_BUF_INIT;
+    for (int i = 0; i < 5; i++) {
+        it[i] = CP_BUF_INIT;
+        item_of(items[i], &it[i]);
+    }
+    item_of("{'pk':{'S':'v'}}", &key);
+    int iters = getenv("CPT_FUZZ_ITERS") ? atoi(getenv("CPT_FUZZ_ITERS")) : 4000;
+    memset(fuzz_compiled, 0, sizeof(fuzz_compiled));
+    for (int i = 0; i < iters; i++) {
+        cp_buf_reset(&text);
+        if (i % 2) {
+            gen_update(&text);
+        } else {
+            gen_cond(&text, 0);
+        }
+        fuzz_one(text.p, cp_buf_slice(&it[rnd(5)]), cp_buf_slice(&key));
+    }
+    /* most generated conditions and many updates are valid */
+    CPT_CHECK(fuzz_compiled[0] > iters / 8);
+    CPT_CHECK(fuzz_compiled[1] > iters / 20);
+    printf("  generated: %d; compiled cond %d, update %d, filter %d\n", iters, fuzz_compiled[0],
+           fuzz_compiled[1], fuzz_compiled[4]);
+    for (int i = 0; i < 5; i++) {
+        cp_buf_free(&it[i]);
+    }
     cp_buf_free(&key);
     cp_buf_free(&text);
 }
@@ -1936,5 +2169,6 @@ CPT_LIST = {
     {"legacy_query_and_scan", legacy_query_and_scan},
     {"names_from_json_shapes", names_from_json_shapes},
     {"fuzz_parser", fuzz_parser},
+    {"fuzz_generated", fuzz_generated},
     {0},
 };
