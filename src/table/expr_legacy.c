@@ -220,6 +220,15 @@ static int check_expected(const cp_legacy_cond *c, cp_err *err)
                               INVALID "AttributeValues inside AttributeValueList must be of same "
                                       "type");
         }
+        for (size_t i = 0; i < n; i++) {
+            if (!type_ok(c->op, v[i].type)) {
+                const char *tn = cp_av_type_name(v[i].type);
+                return cp_err_set(err, CP_EINVAL,
+                                  INVALID "ComparisonOperator %s is not valid for %s "
+                                          "AttributeValue type",
+                                  cp_cmp_op_name(c->op), tn ? tn : "?");
+            }
+        }
         if (c->op == CP_CMP_BETWEEN && !between_ok(v)) {
             return cp_err_set(err, CP_EINVAL,
                               "The BETWEEN condition was provided a range where the lower bound "

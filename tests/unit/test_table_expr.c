@@ -1352,6 +1352,9 @@ static void legacy_expected(void)
         {{.attr = CP_SLICE("a"), .exists = -1, .op = CP_CMP_BETWEEN, .value = &five},
          "One or more parameter values were invalid: Invalid number of argument(s) for the BETWEEN "
          "ComparisonOperator"},
+        {{.attr = CP_SLICE("a"), .exists = -1, .op = CP_CMP_BEGINS_WITH, .value = &five},
+         "One or more parameter values were invalid: ComparisonOperator BEGINS_WITH is not valid "
+         "for N AttributeValue type"},
         {{.attr = CP_SLICE("a"), .exists = -1, .op = CP_CMP_NULL, .value = &five},
          "One or more parameter values were invalid: Invalid number of argument(s) for the NULL "
          "ComparisonOperator"},
