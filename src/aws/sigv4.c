@@ -22,8 +22,7 @@
 /* A request with more query parameters than this is refused rather than sorted. */
 #define MAX_QUERY_PARAMS 1000
 
-static int sigv4_fail(cp_sigv4_err *err, cp_sigv4_fail kind, const char *fmt, ...)
-    CP_PRINTF(3, 4);
+static int sigv4_fail(cp_sigv4_err *err, cp_sigv4_fail kind, const char *fmt, ...) CP_PRINTF(3, 4);
 
 static int sigv4_fail(cp_sigv4_err *err, cp_sigv4_fail kind, const char *fmt, ...)
 {
@@ -60,8 +59,8 @@ static int slice_ieq(cp_slice a, cp_slice b)
 
 static int unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 void cp_sigv4_uri_encode(cp_slice in, int keep_slash, cp_buf *out)
@@ -148,7 +147,7 @@ void cp_sigv4_canonical_uri(cp_slice raw_path, unsigned flags, cp_buf *out)
 
 typedef struct qparam {
     size_t name_off, name_len, value_off, value_len; /* in the encoded buffer */
-    const char *name, *value;                         /* set once the buffer stops moving */
+    const char *name, *value;                        /* set once the buffer stops moving */
 } qparam;
 
 static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
@@ -181,7 +180,8 @@ void cp_sigv4_canonical_query(cp_slice q, unsigned flags, cp_buf *out)
         if (stop > p) {
             const char *eq = memchr(p, '=', (size_t) (stop - p));
             cp_slice name = cp_slice_of(p, (size_t) ((eq ? eq : stop) - p));
-            cp_slice value = eq ? cp_slice_of(eq + 1, (size_t) (stop - eq - 1)) : cp_slice_of("", 0);
+            cp_slice value =
+                eq ? cp_slice_of(eq + 1, (size_t) (stop - eq - 1)) : cp_slice_of("", 0);
             cp_buf_reset(&dec);
             pct_decode(name, 1, &dec);
             int skip = (flags & CP_SIGV4_PRESIGNED) &&
@@ -377,8 +377,12 @@ int cp_sigv4_parse_amz_date(cp_slice s, int64_t *epoch_s)
         D > 31 || h > 23 || m > 59 || sec > 60) {
         return CP_EINVAL;
     }
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
-                    .tm_min = m, .tm_sec = sec};
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
+                    .tm_sec = sec};
     *epoch_s = (int64_t) timegm(&tm);
     return CP_OK;
 }
@@ -569,8 +573,7 @@ static int parse_presigned(const cp_http_req *req, cp_sigv4_auth *out, cp_sigv4_
         char *e = NULL;
         long long x = strtoll(tmp, &e, 10);
         if (n == 0 || *e || x < 0) {
-            return sigv4_fail(err, CP_SIGV4_INCOMPLETE,
-                              "X-Amz-Expires should be a number");
+            return sigv4_fail(err, CP_SIGV4_INCOMPLETE, "X-Amz-Expires should be a number");
         }
         out->expires_s = x;
     }
@@ -734,8 +737,9 @@ int cp_sigv4_verify(const cp_http_req *req, const cp_sigv4_policy *pol, cp_sigv4
         return sigv4_fail(err, CP_SIGV4_INVALID,
                           "Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
                           "of date from HTTP: '%.*s' != '%.*s', from '%.*s'.",
-                          (int) a->date.len, a->date.p, (int) (a->amz_date.len < 8 ? a->amz_date.len : 8),
-                          a->amz_date.p, (int) a->amz_date.len, a->amz_date.p);
+                          (int) a->date.len, a->date.p,
+                          (int) (a->amz_date.len < 8 ? a->amz_date.len : 8), a->amz_date.p,
+                          (int) a->amz_date.len, a->amz_date.p);
     }
     if (!has_signed(a->signed_headers, "host")) {
         return sigv4_fail(err, CP_SIGV4_INVALID,
@@ -777,8 +781,7 @@ int cp_sigv4_verify(const cp_http_req *req, const cp_sigv4_policy *pol, cp_sigv4
         }
         payload = claimed.p ? claimed : cp_slice_of(body_hash, 64);
     }
-    cp_sigv4_msg m = {req->method, req->path,    req->query,
-                      req->headers, req->nheaders, payload};
+    cp_sigv4_msg m = {req->method, req->path, req->query, req->headers, req->nheaders, payload};
     cp_buf creq = CP_BUF_INIT, sts = CP_BUF_INIT;
     cp_sigv4_canonical_request(&m, a->signed_headers,
                                pol->flags | (a->presigned ? CP_SIGV4_PRESIGNED : 0), &creq);

@@ -23,35 +23,36 @@
 
 /* Canonicalisation flags. */
 #define CP_SIGV4_S3        1u /* S3 rules: the path is neither normalised nor double-encoded */
-#define CP_SIGV4_PRESIGNED 2u /* presigned URL: X-Amz-Signature stays out of the canonical query */
+#define CP_SIGV4_PRESIGNED 2u /* presigned URL: X-Amz-Signature stays out of the canonical query   \
+                               */
 
 /* What a request is signed over, transport-neutral. All slices are borrowed. */
 typedef struct cp_sigv4_msg {
-    cp_slice method;                /* "GET", "POST", ... */
-    cp_slice path;                  /* raw path as on the wire (percent-encoded) */
-    cp_slice query;                 /* raw query without '?' (may be empty) */
-    const cp_http_header *headers;  /* any case; repeated names are joined with ',' */
+    cp_slice method;               /* "GET", "POST", ... */
+    cp_slice path;                 /* raw path as on the wire (percent-encoded) */
+    cp_slice query;                /* raw query without '?' (may be empty) */
+    const cp_http_header *headers; /* any case; repeated names are joined with ',' */
     size_t nheaders;
-    cp_slice payload_hash;          /* 64 lower-case hex, or a literal such as UNSIGNED-PAYLOAD */
+    cp_slice payload_hash; /* 64 lower-case hex, or a literal such as UNSIGNED-PAYLOAD */
 } cp_sigv4_msg;
 
 /* The parsed authentication of one request. Slices borrow the request (or date_buf). */
 typedef struct cp_sigv4_auth {
-    int presigned;             /* came from X-Amz-* query parameters */
-    cp_slice algorithm;        /* "AWS4-HMAC-SHA256" */
-    cp_slice credential;       /* the whole "AKID/date/region/service/aws4_request" */
+    int presigned;       /* came from X-Amz-* query parameters */
+    cp_slice algorithm;  /* "AWS4-HMAC-SHA256" */
+    cp_slice credential; /* the whole "AKID/date/region/service/aws4_request" */
     cp_slice access_key;
-    cp_slice date;             /* yyyymmdd of the credential scope */
+    cp_slice date; /* yyyymmdd of the credential scope */
     cp_slice region;
     cp_slice service;
-    cp_slice terminator;       /* "aws4_request" */
-    cp_slice scope;            /* "date/region/service/aws4_request" */
-    cp_slice signed_headers;   /* "host;x-amz-date", as sent */
-    cp_slice signature;        /* hex as sent */
-    cp_slice amz_date;         /* ISO 8601 basic "20150830T123600Z" */
-    cp_slice security_token;   /* X-Amz-Security-Token, empty when absent */
-    int64_t expires_s;         /* presigned X-Amz-Expires; 0 otherwise */
-    char date_buf[17];         /* amz_date converted from a Date header when X-Amz-Date is absent */
+    cp_slice terminator;     /* "aws4_request" */
+    cp_slice scope;          /* "date/region/service/aws4_request" */
+    cp_slice signed_headers; /* "host;x-amz-date", as sent */
+    cp_slice signature;      /* hex as sent */
+    cp_slice amz_date;       /* ISO 8601 basic "20150830T123600Z" */
+    cp_slice security_token; /* X-Amz-Security-Token, empty when absent */
+    int64_t expires_s;       /* presigned X-Amz-Expires; 0 otherwise */
+    char date_buf[17];       /* amz_date converted from a Date header when X-Amz-Date is absent */
 } cp_sigv4_auth;
 
 /* Why a request failed authentication; the caller maps it to the service's exception
@@ -70,7 +71,7 @@ typedef enum cp_sigv4_fail {
 
 typedef struct cp_sigv4_err {
     cp_sigv4_fail kind;
-    char msg[2048];         /* AWS's wording; long enough for the expected canonical request */
+    char msg[2048]; /* AWS's wording; long enough for the expected canonical request */
 } cp_sigv4_err;
 
 typedef struct cp_sigv4_cred {
@@ -122,11 +123,11 @@ int cp_sigv4_parse_header(cp_slice authz, cp_sigv4_auth *out, cp_sigv4_err *err)
 int cp_sigv4_parse(const cp_http_req *req, cp_sigv4_auth *out, cp_sigv4_err *err);
 
 typedef struct cp_sigv4_policy {
-    const cp_sigv4_cred *creds;  /* known keys; none: any well-formed signature is accepted */
+    const cp_sigv4_cred *creds; /* known keys; none: any well-formed signature is accepted */
     size_t ncreds;
-    const char *service;         /* required scope service (NULL = any), checked with creds */
-    int64_t max_skew_s;          /* allowed |X-Amz-Date - now|; 0 = no clock check */
-    unsigned flags;              /* CP_SIGV4_S3 for S3 requests */
+    const char *service; /* required scope service (NULL = any), checked with creds */
+    int64_t max_skew_s;  /* allowed |X-Amz-Date - now|; 0 = no clock check */
+    unsigned flags;      /* CP_SIGV4_S3 for S3 requests */
 } cp_sigv4_policy;
 
 /* Authenticate a request. Always parses (so malformed auth fails the same way in both modes);
@@ -143,7 +144,7 @@ typedef struct cp_sigv4_signer {
     cp_slice secret_key;
     cp_slice region;
     cp_slice service;
-    unsigned flags;              /* CP_SIGV4_S3 for S3 */
+    unsigned flags; /* CP_SIGV4_S3 for S3 */
 } cp_sigv4_signer;
 
 /* Append the Authorization header value for m, signed at amz_date ("YYYYMMDDTHHMMSSZ"). Every

@@ -23,19 +23,19 @@ enum { ST_RECEIVING, ST_IN_WORKER, ST_RESPONDING };
 
 typedef struct h2_stream h2_stream;
 struct h2_stream {
-    cp__http_job job;        /* first: the pool hands it back */
+    cp__http_job job; /* first: the pool hands it back */
     cp__h2_conn *conn;
-    h2_stream *prev, *next;  /* conn->streams */
-    h2_stream *done_next;    /* conn->done (under conn->mu) */
+    h2_stream *prev, *next; /* conn->streams */
+    h2_stream *done_next;   /* conn->done (under conn->mu) */
     int32_t id;
     int state;
-    int closed;              /* nghttp2 closed the stream while a worker had it */
+    int closed; /* nghttp2 closed the stream while a worker had it */
     int too_big, hdr_too_big, is_head;
-    cp_buf meta;             /* "name\0value\0" pairs as received */
+    cp_buf meta; /* "name\0value\0" pairs as received */
     size_t nmeta, hdr_bytes;
     cp_buf body;
     cp_http_resp resp;
-    uint64_t sent;           /* response body bytes handed to nghttp2 */
+    uint64_t sent; /* response body bytes handed to nghttp2 */
 };
 
 struct cp__h2_conn {
@@ -44,11 +44,11 @@ struct cp__h2_conn {
     int fd, efd;
     char remote[64];
     nghttp2_session *ses;
-    h2_stream *streams;       /* every stream we hold, conn thread only */
+    h2_stream *streams; /* every stream we hold, conn thread only */
     unsigned nstreams;
-    unsigned busy;            /* streams in the worker pool, conn thread only */
-    pthread_mutex_t mu;       /* guards done */
-    h2_stream *done;          /* answered by a worker, waiting to be submitted */
+    unsigned busy;      /* streams in the worker pool, conn thread only */
+    pthread_mutex_t mu; /* guards done */
+    h2_stream *done;    /* answered by a worker, waiting to be submitted */
     int goaway;
 };
 
@@ -206,8 +206,8 @@ static void submit_response(cp__h2_conn *c, h2_stream *st)
             lower[i] = (char) (ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
         }
         names.len += hn.len;
-        nva[n++] = (nghttp2_nv){(uint8_t *) lower, (uint8_t *) hv.p, hn.len, hv.len,
-                                NGHTTP2_NV_FLAG_NONE};
+        nva[n++] =
+            (nghttp2_nv){(uint8_t *) lower, (uint8_t *) hv.p, hn.len, hv.len, NGHTTP2_NV_FLAG_NONE};
     }
     uint64_t total = r->file_fd >= 0 ? r->file_len : r->body.len;
     snprintf(clen, sizeof(clen), "%llu", (unsigned long long) total);
@@ -283,8 +283,8 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *frame, const uin
     return 0;
 }
 
-static int on_data(nghttp2_session *ses, uint8_t flags, int32_t id, const uint8_t *data,
-                   size_t len, void *user)
+static int on_data(nghttp2_session *ses, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                   void *user)
 {
     (void) flags;
     cp__h2_conn *c = user;
@@ -385,8 +385,7 @@ static int on_stream_close(nghttp2_session *ses, int32_t id, uint32_t error_code
     return 0;
 }
 
-static ssize_t on_send(nghttp2_session *ses, const uint8_t *data, size_t len, int flags,
-                       void *user)
+static ssize_t on_send(nghttp2_session *ses, const uint8_t *data, size_t len, int flags, void *user)
 {
     (void) ses;
     (void) flags;
@@ -456,8 +455,8 @@ static void conn_loop(cp__h2_conn *c)
         if (atomic_load(&srv->stopping) && !c->goaway) {
             /* Streams up to the last one we saw still get answered. */
             nghttp2_submit_goaway(c->ses, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(c->ses),
-                                  NGHTTP2_NO_ERROR, NULL, 0);
+                                  nghttp2_session_get_last_proc_stream_id(c->ses), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
             c->goaway = 1;
         }
         if (nghttp2_session_send(c->ses) != 0) {
@@ -472,7 +471,8 @@ static void conn_loop(cp__h2_conn *c)
             return;
         }
         struct pollfd pfd[2] = {
-            {.fd = c->fd, .events = (short) ((want_read ? POLLIN : 0) | (want_write ? POLLOUT : 0))},
+            {.fd = c->fd,
+             .events = (short) ((want_read ? POLLIN : 0) | (want_write ? POLLOUT : 0))},
             {.fd = c->efd, .events = POLLIN},
         };
         int timeout = c->nstreams == 0 && c->busy == 0 ? (int) idle_ms : -1;
@@ -486,8 +486,8 @@ static void conn_loop(cp__h2_conn *c)
         if (n == 0) {
             /* Idle: say goodbye politely, then leave. */
             nghttp2_submit_goaway(c->ses, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(c->ses),
-                                  NGHTTP2_NO_ERROR, NULL, 0);
+                                  nghttp2_session_get_last_proc_stream_id(c->ses), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
             nghttp2_session_send(c->ses);
             return;
         }

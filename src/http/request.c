@@ -207,8 +207,8 @@ void cp_http_resp_add_headerf(cp_http_resp *r, const char *name, const char *fmt
     if (n < 0) {
         n = 0;
     }
-    cp_http_resp_add_header(r, name, cp_slice_of(tmp, (size_t) n < sizeof(tmp) ? (size_t) n
-                                                                             : sizeof(tmp) - 1));
+    cp_http_resp_add_header(
+        r, name, cp_slice_of(tmp, (size_t) n < sizeof(tmp) ? (size_t) n : sizeof(tmp) - 1));
 }
 
 void cp_http_resp_clear_headers(cp_http_resp *r)
@@ -276,8 +276,7 @@ void cp_http_date(int64_t epoch_s, char out[30])
     gmtime_r(&t, &tm);
     char tmp[64]; /* wide enough for any int the compiler imagines */
     snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-             tm.tm_mday, mons[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+             tm.tm_mday, mons[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     memcpy(out, tmp, 29);
     out[29] = 0;
 }

@@ -51,16 +51,16 @@ void cp_http_scratch_free(cp_http_scratch *s);
 /* Request                                                                                     */
 
 typedef struct cp_http_req {
-    cp_slice method;                /* "GET", "POST", ... as sent */
-    cp_slice target;                /* raw request target: path plus "?query" */
-    cp_slice path;                  /* raw path, still percent-encoded, never empty */
-    cp_slice query;                 /* raw query without the '?', empty when absent */
-    const cp_http_header *headers;  /* in arrival order */
-    size_t nheaders;                /* entries in headers */
-    cp_slice body;                  /* the whole body, fully buffered */
-    const char *remote;             /* "ip:port" of the peer */
-    int version;                    /* 10, 11 or 20 */
-    cp_http_scratch *scratch;       /* per-request arena, reset after the reply is sent */
+    cp_slice method;               /* "GET", "POST", ... as sent */
+    cp_slice target;               /* raw request target: path plus "?query" */
+    cp_slice path;                 /* raw path, still percent-encoded, never empty */
+    cp_slice query;                /* raw query without the '?', empty when absent */
+    const cp_http_header *headers; /* in arrival order */
+    size_t nheaders;               /* entries in headers */
+    cp_slice body;                 /* the whole body, fully buffered */
+    const char *remote;            /* "ip:port" of the peer */
+    int version;                   /* 10, 11 or 20 */
+    cp_http_scratch *scratch;      /* per-request arena, reset after the reply is sent */
 } cp_http_req;
 
 /* Value of the first header named `name` (ASCII case-insensitive), or {NULL, 0} when absent.
@@ -80,14 +80,14 @@ void cp_http_pct_decode(cp_slice in, int plus_space, cp_buf *out);
 /* Response                                                                                    */
 
 typedef struct cp_http_resp {
-    int status;         /* HTTP status; 200 until set */
-    cp_buf body;        /* response bytes; ignored when file_fd >= 0 */
-    cp_buf hdrs;        /* header storage: "name\0value\0" pairs; use the functions below */
-    size_t nhdrs;       /* header pairs in hdrs */
-    int file_fd;        /* >= 0: send file bytes instead of body (owned, closed by the server) */
-    uint64_t file_off;  /* first byte of the file to send */
-    uint64_t file_len;  /* bytes of the file to send */
-    int close;          /* ask the transport to close the connection after this response */
+    int status;        /* HTTP status; 200 until set */
+    cp_buf body;       /* response bytes; ignored when file_fd >= 0 */
+    cp_buf hdrs;       /* header storage: "name\0value\0" pairs; use the functions below */
+    size_t nhdrs;      /* header pairs in hdrs */
+    int file_fd;       /* >= 0: send file bytes instead of body (owned, closed by the server) */
+    uint64_t file_off; /* first byte of the file to send */
+    uint64_t file_len; /* bytes of the file to send */
+    int close;         /* ask the transport to close the connection after this response */
 } cp_http_resp;
 
 /* Prepare an empty 200 response. */

@@ -5,8 +5,8 @@
 #include "core/mem.h"
 
 typedef struct route {
-    char *method;   /* NULL = any */
-    char *path;     /* path, or header name for header routes */
+    char *method; /* NULL = any */
+    char *path;   /* path, or header name for header routes */
     size_t path_len;
     unsigned flags;
     cp_http_handler h;

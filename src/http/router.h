@@ -25,7 +25,8 @@ void cp_http_router_free(cp_http_router *r);
 
 /* Route `method` (NULL = any) on `path` (matched against the raw, still-encoded path) to h.
  * Strings are copied; ctx is borrowed for the router's lifetime. An exact route beats a
- * prefix route. A path that matches with no route for the method answers 405. */
+ * prefix route. A request that matches no route goes to the fallback when one is set, else
+ * gets 405 when its path matched a route for another method, else 404. */
 void cp_http_router_add(cp_http_router *r, const char *method, const char *path, unsigned flags,
                         cp_http_handler h, void *ctx);
 

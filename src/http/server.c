@@ -142,15 +142,15 @@ static void pool_stop(cp_http_server *srv)
 typedef struct h1_conn {
     cp_http_server *srv;
     char remote[64];
-    cp_buf uri;              /* raw request target of the current request */
+    cp_buf uri; /* raw request target of the current request */
     cp_buf body;
     cp_http_header *hdrs;
     size_t nhdrs, hcap;
     cp_http_scratch scratch;
-    cp_http_resp resp;       /* body memory is handed to MHD as a persistent buffer */
-    size_t discarded;        /* body bytes dropped after the limit was hit */
-    int started;             /* the first access-handler call of this request happened */
-    int counted;             /* counted in h1_in_flight */
+    cp_http_resp resp; /* body memory is handed to MHD as a persistent buffer */
+    size_t discarded;  /* body bytes dropped after the limit was hit */
+    int started;       /* the first access-handler call of this request happened */
+    int counted;       /* counted in h1_in_flight */
     int too_big;
 } h1_conn;
 
@@ -260,8 +260,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         c->hcap = c->hcap ? c->hcap * 2 : 32;
         c->hdrs = cp_realloc(c->hdrs, c->hcap * sizeof(*c->hdrs));
     }
-    c->hdrs[c->nhdrs++] = (cp_http_header){cp_slice_of(key, key_size),
-                                           cp_slice_of(value ? value : "", value_size)};
+    c->hdrs[c->nhdrs++] =
+        (cp_http_header){cp_slice_of(key, key_size), cp_slice_of(value ? value : "", value_size)};
     return MHD_YES;
 }
 
@@ -295,8 +295,7 @@ static enum MHD_Result h1_send(h1_conn *c, struct MHD_Connection *mc)
     cp_http_resp *resp = &c->resp;
     struct MHD_Response *r;
     if (resp->file_fd >= 0) {
-        r = MHD_create_response_from_fd_at_offset64(resp->file_len, resp->file_fd,
-                                                    resp->file_off);
+        r = MHD_create_response_from_fd_at_offset64(resp->file_len, resp->file_fd, resp->file_off);
         if (r) {
             resp->file_fd = -1; /* MHD closes it when the response is destroyed */
         }
@@ -330,8 +329,8 @@ static enum MHD_Result h1_reply_status(h1_conn *c, struct MHD_Connection *mc, in
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **req_ctx)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **req_ctx)
 {
     cp_http_server *srv = cls;
     (void) url;
@@ -346,8 +345,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         pthread_mutex_lock(&srv->mu);
         srv->h1_in_flight++;
         pthread_mutex_unlock(&srv->mu);
-        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end = NULL;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -506,8 +505,8 @@ static void accept_all(cp_http_server *srv, pending **list)
     for (;;) {
         pending *p = cp_calloc(1, sizeof(*p));
         p->alen = sizeof(p->addr);
-        int fd = accept4(srv->lfd, (struct sockaddr *) &p->addr, &p->alen,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(srv->lfd, (struct sockaddr *) &p->addr, &p->alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
             cp_free(p);
@@ -585,7 +584,8 @@ static int listen_on(cp_http_server *srv, cp_err *err)
 {
     char port[8];
     snprintf(port, sizeof(port), "%u", (unsigned) srv->cfg.port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(srv->host, port, &hints, &res);
@@ -678,15 +678,15 @@ int cp_http_server_open(const cp_http_cfg *cfg, cp_http_server **out, cp_err *er
     /* MHD's per-connection pool holds the request line, headers and the read buffer; the body
      * is copied out as it arrives, so headers get most of it. */
     size_t pool = srv->cfg.max_header_bytes + 16384;
-    srv->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET |
-            MHD_USE_ITC | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) srv->cfg.idle_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) srv->cfg.max_connections,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO_INTERNAL_THREAD |
+                                    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                                0, NULL, NULL, on_request, srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                pool, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned) srv->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned) srv->cfg.max_connections, MHD_OPTION_NOTIFY_CONNECTION,
+                                on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
     if (!srv->mhd) {
         server_free(srv);
         return cp_err_set(err, CP_EIO, "libmicrohttpd failed to start");

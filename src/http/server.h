@@ -26,28 +26,28 @@
 typedef int (*cp_http_handler)(void *ctx, const cp_http_req *req, cp_http_resp *resp);
 
 typedef struct cp_http_cfg {
-    const char *host;            /* address to bind; NULL = "127.0.0.1" */
-    uint16_t port;               /* 0 picks a free port (see cp_http_server_port) */
-    size_t max_body;             /* request body limit (413 above); 0 = 32 MiB */
-    size_t max_header_bytes;     /* request line + headers limit; 0 = 64 KiB */
-    unsigned idle_timeout_s;     /* close idle connections after this; 0 = 120 s */
-    unsigned max_connections;    /* concurrent connections; 0 = 4096 */
-    unsigned max_workers;        /* HTTP/2 handler threads; 0 = 64 */
-    unsigned h2_max_streams;     /* SETTINGS_MAX_CONCURRENT_STREAMS; 0 = 128 */
-    unsigned drain_timeout_s;    /* close(): wait this long for in-flight requests; 0 = 30 s */
-    cp_http_handler handler;     /* required */
-    void *ctx;                   /* passed to handler */
+    const char *host;         /* address to bind; NULL = "127.0.0.1" */
+    uint16_t port;            /* 0 picks a free port (see cp_http_server_port) */
+    size_t max_body;          /* request body limit (413 above); 0 = 32 MiB */
+    size_t max_header_bytes;  /* request line + headers limit; 0 = 64 KiB */
+    unsigned idle_timeout_s;  /* close idle connections after this; 0 = 120 s */
+    unsigned max_connections; /* concurrent connections; 0 = 4096 */
+    unsigned max_workers;     /* HTTP/2 handler threads; 0 = 64 */
+    unsigned h2_max_streams;  /* SETTINGS_MAX_CONCURRENT_STREAMS; 0 = 128 */
+    unsigned drain_timeout_s; /* close(): wait this long for in-flight requests; 0 = 30 s */
+    cp_http_handler handler;  /* required */
+    void *ctx;                /* passed to handler */
 } cp_http_cfg;
 
 typedef struct cp_http_server cp_http_server;
 
 typedef struct cp_http_stats {
-    uint64_t requests;           /* completed requests, both protocols */
-    uint64_t requests_h2;        /* of which over HTTP/2 */
-    uint64_t too_large;          /* requests refused with 413 */
-    uint64_t connections;        /* connections accepted */
-    uint64_t connections_h2;     /* of which h2c */
-    uint32_t in_flight;          /* requests being handled now */
+    uint64_t requests;       /* completed requests, both protocols */
+    uint64_t requests_h2;    /* of which over HTTP/2 */
+    uint64_t too_large;      /* requests refused with 413 */
+    uint64_t connections;    /* connections accepted */
+    uint64_t connections_h2; /* of which h2c */
+    uint32_t in_flight;      /* requests being handled now */
 } cp_http_stats;
 
 /* Bind, listen and start serving. cfg is copied (handler/ctx are borrowed until close).
@@ -70,9 +70,9 @@ void cp_http_server_quiesce(cp_http_server *srv);
 /* Non-zero once quiesce or close has started (long-polling handlers can check it). */
 int cp_http_server_stopping(const cp_http_server *srv);
 
-/* Graceful stop (quiesces first if needed): stop accepting, let in-flight requests finish (up to drain_timeout_s), close
- * every connection, join all threads and free. NULL is a no-op. Must not be called from a
- * handler. */
+/* Graceful stop (quiesces first if needed): stop accepting, let in-flight requests finish (up to
+ * drain_timeout_s), close every connection, join all threads and free. NULL is a no-op. Must not be
+ * called from a handler. */
 void cp_http_server_close(cp_http_server *srv);
 
 #endif

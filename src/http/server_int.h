@@ -19,24 +19,24 @@ struct cp__http_job {
 typedef struct cp__h2_conn cp__h2_conn;
 
 struct cp_http_server {
-    cp_http_cfg cfg;          /* defaults filled in */
+    cp_http_cfg cfg; /* defaults filled in */
     char host[64];
-    int lfd;                  /* listening socket, owned by the acceptor thread */
+    int lfd; /* listening socket, owned by the acceptor thread */
     uint16_t port;
-    int epfd;                 /* acceptor epoll set */
-    int stop_efd;             /* wakes the acceptor for shutdown */
+    int epfd;     /* acceptor epoll set */
+    int stop_efd; /* wakes the acceptor for shutdown */
     pthread_t acceptor;
     int acceptor_running;
     struct MHD_Daemon *mhd;
-    atomic_int stopping;      /* quiesce started: no new connections, close keep-alives */
+    atomic_int stopping; /* quiesce started: no new connections, close keep-alives */
 
     atomic_uint_fast64_t n_requests, n_requests_h2, n_too_large, n_conns, n_conns_h2;
     atomic_uint n_in_flight;
 
-    pthread_mutex_t mu;       /* guards everything below */
-    pthread_cond_t cv;        /* signalled when h1_in_flight or h2_count drops */
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* signalled when h1_in_flight or h2_count drops */
     unsigned h1_in_flight;
-    cp__h2_conn *h2_list;     /* live h2c connections */
+    cp__h2_conn *h2_list; /* live h2c connections */
     unsigned h2_count;
 
     /* Worker pool for HTTP/2 streams. */
@@ -45,7 +45,7 @@ struct cp_http_server {
     cp__http_job *pool_head, *pool_tail;
     unsigned pool_threads, pool_idle;
     int pool_stop;
-    pthread_t *pool_tids;     /* max_workers slots */
+    pthread_t *pool_tids; /* max_workers slots */
 };
 
 /* Queue a job; a new worker starts when none is idle and fewer than max_workers exist. */

@@ -69,8 +69,8 @@ static void vreq_parse(vreq *v)
     v->req.target = cp_slice_of(sp1 + 1, (size_t) (sp2 - 1 - (sp1 + 1)));
     const char *q = memchr(v->req.target.p, '?', v->req.target.len);
     v->req.path = q ? cp_slice_of(v->req.target.p, (size_t) (q - v->req.target.p)) : v->req.target;
-    v->req.query = q ? cp_slice_of(q + 1, v->req.target.len - v->req.path.len - 1)
-                     : cp_slice_of("", 0);
+    v->req.query =
+        q ? cp_slice_of(q + 1, v->req.target.len - v->req.path.len - 1) : cp_slice_of("", 0);
     size_t n = 0;
     p = eol ? eol + 1 : end;
     while (p < end) {
@@ -126,8 +126,8 @@ static void run_vector(const char *dir, const char *name)
     }
     char body_hash[65];
     cp_sigv4_sha256_hex(v.req.body, body_hash);
-    cp_sigv4_msg m = {v.req.method, v.req.path, v.req.query, v.req.headers, v.req.nheaders,
-                      cp_slice_of(body_hash, 64)};
+    cp_sigv4_msg m = {v.req.method,  v.req.path,     v.req.query,
+                      v.req.headers, v.req.nheaders, cp_slice_of(body_hash, 64)};
 
     cp_sigv4_canonical_request(&m, a.signed_headers, flags, &got);
     if (slurp(cdir, "canonical-request.txt", &want) && strcmp(want.p, got.p) != 0) {
@@ -212,8 +212,8 @@ static void run_presigned(const char *dir, const char *name)
     cp_sigv4_auth a;
     cp_sigv4_err err;
     /* These vectors sign the empty-body hash even in S3 mode, so send it explicitly. */
-    v.hdrs[v.req.nheaders++] = (cp_http_header){CP_SLICE("X-Amz-Content-Sha256"),
-                                                CP_SLICE(CP_SIGV4_EMPTY_SHA256)};
+    v.hdrs[v.req.nheaders++] =
+        (cp_http_header){CP_SLICE("X-Amz-Content-Sha256"), CP_SLICE(CP_SIGV4_EMPTY_SHA256)};
     if (cp_sigv4_verify(&v.req, &pol, &a, &err) != CP_OK) {
         CPT_FAIL_AT("%s: presigned verify failed: %s", name, err.msg);
     }
@@ -279,14 +279,21 @@ static void make_signed(signed_req *s, const char *amz_date, const char *service
     size_t n = 0;
     s->hdrs[n++] = (cp_http_header){CP_SLICE("Host"), CP_SLICE("127.0.0.1:4566")};
     s->hdrs[n++] = (cp_http_header){CP_SLICE("X-Amz-Date"), cp_slice_str(amz_date)};
-    s->hdrs[n++] = (cp_http_header){CP_SLICE("X-Amz-Target"), CP_SLICE("DynamoDB_20120810.ListTables")};
-    s->hdrs[n++] = (cp_http_header){CP_SLICE("Content-Type"), CP_SLICE("application/x-amz-json-1.0")};
+    s->hdrs[n++] =
+        (cp_http_header){CP_SLICE("X-Amz-Target"), CP_SLICE("DynamoDB_20120810.ListTables")};
+    s->hdrs[n++] =
+        (cp_http_header){CP_SLICE("Content-Type"), CP_SLICE("application/x-amz-json-1.0")};
     if (content_sha) {
-        s->hdrs[n++] = (cp_http_header){CP_SLICE("X-Amz-Content-Sha256"), cp_slice_str(content_sha)};
+        s->hdrs[n++] =
+            (cp_http_header){CP_SLICE("X-Amz-Content-Sha256"), cp_slice_str(content_sha)};
     }
     char hash[65];
     cp_sigv4_sha256_hex(cp_slice_str(body), hash);
-    cp_sigv4_msg m = {CP_SLICE("POST"), CP_SLICE("/"), CP_SLICE(""), s->hdrs, n,
+    cp_sigv4_msg m = {CP_SLICE("POST"),
+                      CP_SLICE("/"),
+                      CP_SLICE(""),
+                      s->hdrs,
+                      n,
                       content_sha ? cp_slice_str(content_sha) : cp_slice_of(hash, 64)};
     cp_sigv4_signer signer = {CP_SLICE("AKIDEXAMPLE"), CP_SLICE(SECRET), CP_SLICE("us-east-1"),
                               cp_slice_str(service), 0};
@@ -294,9 +301,14 @@ static void make_signed(signed_req *s, const char *amz_date, const char *service
     cp_sigv4_sign(&signer, &m, cp_slice_str(amz_date), &s->authz);
     s->hdrs[n++] = (cp_http_header){CP_SLICE("Authorization"), cp_buf_slice(&s->authz)};
     s->scratch = CP_HTTP_SCRATCH_INIT;
-    s->req = (cp_http_req){.method = CP_SLICE("POST"), .target = CP_SLICE("/"),
-                           .path = CP_SLICE("/"), .query = CP_SLICE(""), .headers = s->hdrs,
-                           .nheaders = n, .body = cp_slice_str(body), .scratch = &s->scratch};
+    s->req = (cp_http_req){.method = CP_SLICE("POST"),
+                           .target = CP_SLICE("/"),
+                           .path = CP_SLICE("/"),
+                           .query = CP_SLICE(""),
+                           .headers = s->hdrs,
+                           .nheaders = n,
+                           .body = cp_slice_str(body),
+                           .scratch = &s->scratch};
 }
 
 static void signed_free(signed_req *s)
@@ -364,8 +376,12 @@ static void verify_outcomes(void)
                             CP_SLICE("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
                                      "dynamodb/aws4_request, SignedHeaders=host;x-amz-date")}};
     cp_http_scratch sc = CP_HTTP_SCRATCH_INIT;
-    cp_http_req req = {.method = CP_SLICE("POST"), .path = CP_SLICE("/"), .query = CP_SLICE(""),
-                       .headers = h, .nheaders = 3, .scratch = &sc};
+    cp_http_req req = {.method = CP_SLICE("POST"),
+                       .path = CP_SLICE("/"),
+                       .query = CP_SLICE(""),
+                       .headers = h,
+                       .nheaders = 3,
+                       .scratch = &sc};
     CPT_EQ_INT(verify_kind(&req, &any, &err), CP_SIGV4_INCOMPLETE);
     CPT_EQ_STR(err.msg, "Authorization header requires 'Signature' parameter. Authorization="
                         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/dynamodb/"

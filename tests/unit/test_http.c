@@ -25,9 +25,9 @@
 typedef struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int arrived;     /* handlers inside /barrier or /slow */
-    int need;        /* /barrier: how many must be inside at once */
-    int released;    /* /slow: the test lets it finish */
+    int arrived;  /* handlers inside /barrier or /slow */
+    int need;     /* /barrier: how many must be inside at once */
+    int released; /* /slow: the test lets it finish */
 } gate;
 
 static gate g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
@@ -196,7 +196,8 @@ static void setup(CURL *h, uint16_t port, const char *target, int h2, const char
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned) port, target);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-                     h2 ? (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : (long) CURL_HTTP_VERSION_1_1);
+                     h2 ? (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                        : (long) CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -453,17 +454,16 @@ static void http1_handlers_run_in_parallel(void)
     parallel(0, 6);
 }
 
-
 /* A minimal blocking h2c client on libnghttp2: libcurl 7.88.1 cannot multiplex or reuse
  * prior-knowledge connections (see echo_round_trips). */
 typedef struct h2c {
     int fd;
     nghttp2_session *ses;
-    int closed;          /* streams finished */
-    int status[16];      /* :status per request */
+    int closed;     /* streams finished */
+    int status[16]; /* :status per request */
     cp_buf body[16];
     int32_t ids[16];
-    const char *upload;  /* request body for the data provider */
+    const char *upload; /* request body for the data provider */
     size_t upload_len, upload_off;
 } h2c;
 
@@ -520,8 +520,8 @@ static int h2c_close(nghttp2_session *ses, int32_t id, uint32_t err, void *u)
     return 0;
 }
 
-static ssize_t h2c_read(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t len,
-                        uint32_t *flags, nghttp2_data_source *src, void *u)
+static ssize_t h2c_read(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *src, void *u)
 {
     (void) ses;
     (void) id;
@@ -723,13 +723,16 @@ static int tag_handler(void *ctx, const cp_http_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
-static const char *route(cp_http_router *r, const char *method, const char *path,
-                         const char *hdr, cp_http_resp *resp)
+static const char *route(cp_http_router *r, const char *method, const char *path, const char *hdr,
+                         cp_http_resp *resp)
 {
     cp_http_header h[1] = {{cp_slice_str(hdr ? hdr : "X-None"), CP_SLICE("v")}};
     cp_http_scratch s = CP_HTTP_SCRATCH_INIT;
-    cp_http_req req = {.method = cp_slice_str(method), .path = cp_slice_str(path),
-                       .headers = h, .nheaders = 1, .scratch = &s};
+    cp_http_req req = {.method = cp_slice_str(method),
+                       .path = cp_slice_str(path),
+                       .headers = h,
+                       .nheaders = 1,
+                       .scratch = &s};
     cp_http_resp_reset(resp);
     CPT_EQ_INT(cp_http_router_handle(r, &req, resp), CP_OK);
     cp_http_scratch_free(&s);
