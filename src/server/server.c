@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Start-up and shutdown order of the server. Start: store (replays its change log) ->
+ * streams -> outbox relay -> buckets -> Lambda -> API routers -> HTTP listener -> maintenance.
+ * Stop in reverse, after the listener has drained in-flight requests.
+ */
+#include "server/server.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aws/proto.h"
+#include "cdc/outbox.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "dynamo/dynamo.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "kinesis/api.h"
+#include "lambda/api.h"
+#include "lambda/lambda.h"
+#include "objects/bucket.h"
+#include "objects/s3api.h"
+
+#define MAINTENANCE_EVERY_MS 60000
+#define LOG_KEEP_MS          (24LL * 3600 * 1000) /* DynamoDB Streams keep 24 hours */
+
+struct cp_server {
+    cp_db *db;
+    cp_streams *streams;
+    cp_outbox *outbox;
+    cp_bucket_store *buckets;
+    cp_s3api *s3;
+    cp_lambda *lambda;
+    cp_lambda_api *lambda_api;
+    cp_dynamo_api *dynamo;
+    cp_kinesis_api *kinesis;
+    cp_aws_router *aws;
+    cp_http_router *http;
+    cp_http_server *listener;
+    cp_sigv4_cred *creds;
+    size_t ncreds;
+    char *cred_text;
+    int64_t started_ms;
+
+    pthread_t maintenance;
+    int maintenance_running;
+    pthread_mutex_t mu;
+    pthread_cond_t stop_cv;
+    int stopping;
+};
+
+static int health(void *ctx, const cp_http_req *req, cp_http_resp *resp)
+{
+    (void) req;
+    cp_server *s = ctx;
+    cp_http_resp_add_header(resp, "Content-Type", CP_SLICE("application/json"));
+    cp_buf_printf(&resp->body, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld}",
+                  CP_VERSION, (long long) ((cp_clock_now_ms() - s->started_ms) / 1000));
+    return CP_OK;
+}
+
+/* Retention: trim streams and the part of the change log every consumer has passed. */
+static void *maintenance_main(void *arg)
+{
+    cp_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += MAINTENANCE_EVERY_MS / 1000;
+        pthread_cond_timedwait(&s->stop_cv, &s->mu, &ts);
+        if (s->stopping) {
+            break;
+        }
+        pthread_mutex_unlock(&s->mu);
+        cp_err err = {0};
+        if (cp_streams_trim(s->streams, 0, &err) != CP_OK) {
+            CP_LOG_WARN("server", "stream retention: %s", err.msg);
+        }
+        cp_outbox_stats st;
+        cp_outbox_stats_get(s->outbox, &st);
+        if (cp_db_log_trim(s->db, cp_clock_now_ms() - LOG_KEEP_MS, st.cursor, &err) != CP_OK) {
+            CP_LOG_WARN("server", "change log retention: %s", err.msg);
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* "AK:SECRET,AK2:SECRET2" -> credential array pointing into s->cred_text. */
+static int parse_credentials(cp_server *s, const char *text, cp_err *err)
+{
+    if (!text || !*text) {
+        return CP_OK;
+    }
+    s->cred_text = cp_strdup(text);
+    for (char *save = NULL, *tok = strtok_r(s->cred_text, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(tok, ':');
+        if (!colon || colon == tok || !colon[1]) {
+            return cp_err_set(err, CP_EINVAL,
+                              "--credentials expects ACCESS_KEY:SECRET[,ACCESS_KEY:SECRET]");
+        }
+        *colon = 0;
+        s->creds = cp_realloc(s->creds, (s->ncreds + 1) * sizeof(*s->creds));
+        s->creds[s->ncreds++] = (cp_sigv4_cred){tok, colon + 1};
+    }
+    return CP_OK;
+}
+
+static int split_listen(const char *listen, char *host, size_t hostcap, uint16_t *port,
+                        cp_err *err)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == listen || *end || p < 0 || p > 65535 ||
+        (size_t) (colon - listen) >= hostcap) {
+        return cp_err_set(err, CP_EINVAL, "--listen expects HOST:PORT, got '%s'", listen);
+    }
+    memcpy(host, listen, (size_t) (colon - listen));
+    host[colon - listen] = 0;
+    *port = (uint16_t) p;
+    return CP_OK;
+}
+
+static int write_ready_file(const char *path, const char *host, uint16_t port, cp_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s:%u\n", host, port) < 0 || fclose(f) != 0 || rename(tmp, path)) {
+        return cp_err_set(err, CP_EIO, "cannot write the ready file %s", path);
+    }
+    return CP_OK;
+}
+
+int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
+{
+    cp_server *s = cp_calloc(1, sizeof(*s));
+    s->started_ms = cp_clock_now_ms();
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->stop_cv, NULL);
+    char host[256];
+    uint16_t port;
+    int rc = split_listen(cfg->listen, host, sizeof(host), &port, err);
+    if (rc == CP_OK) {
+        rc = parse_credentials(s, cfg->credentials, err);
+    }
+    cp_db_opts dbo = {.dir = cfg->data, .no_fsync = cfg->no_fsync};
+    if (rc == CP_OK) {
+        rc = cp_db_open(&dbo, &s->db, err);
+    }
+    cp_streams_opts so = {.no_fsync = cfg->no_fsync};
+    if (rc == CP_OK) {
+        rc = cp_streams_open(cfg->data, &so, &s->streams, err);
+    }
+    cp_outbox_opts oo = {.region = cfg->region};
+    if (rc == CP_OK) {
+        rc = cp_outbox_start(s->db, s->streams, &oo, &s->outbox, err);
+    }
+    cp_bucket_cfg bc = {.data_dir = cfg->data, .default_region = cfg->region};
+    if (rc == CP_OK) {
+        rc = cp_bucket_store_open(&bc, &s->buckets, err);
+    }
+    if (rc != CP_OK) {
+        cp_server_close(s);
+        return rc;
+    }
+
+    cp_aws_router_cfg ac = {.creds = s->creds, .ncreds = s->ncreds,
+                            .default_region = cfg->region};
+    s->aws = cp_aws_router_new(&ac);
+    s->http = cp_http_router_new();
+    cp_dynamo_cfg dc = {.region = cfg->region};
+    s->dynamo = cp_dynamo_api_new(s->db, s->streams, &dc);
+    cp_kinesis_api_cfg kc = {.region = cfg->region};
+    s->kinesis = cp_kinesis_api_new(s->streams, &kc);
+    if (cp_dynamo_api_register(s->dynamo, s->aws) != CP_OK ||
+        cp_kinesis_api_register(s->kinesis, s->aws) != CP_OK) {
+        cp_server_close(s);
+        return cp_err_set(err, CP_EINVAL, "cannot register the AWS services");
+    }
+    /* Lambda learns the server's port (its runtime API address) once the listener is bound;
+     * every route must be mounted before the listener starts. */
+    cp_lambda_cfg lc = {.data_dir = cfg->data,
+                        .region = cfg->region,
+                        .concurrency = (int) cfg->lambda_concurrency};
+    rc = cp_lambda_open(&lc, &s->lambda, err);
+    if (rc != CP_OK) {
+        cp_server_close(s);
+        return rc;
+    }
+    s->lambda_api = cp_lambda_api_new(s->lambda, s->aws);
+    s->s3 = cp_s3api_new(s->buckets, s->aws);
+    cp_http_router_add(s->http, "GET", "/health", 0, health, s);
+    cp_lambda_api_mount(s->lambda_api, s->http);
+    cp_aws_mount(s->aws, s->http);
+    cp_http_router_set_fallback(s->http, cp_s3api_handle, s->s3);
+
+    cp_http_cfg hc = {.host = host,
+                      .port = port,
+                      .max_body = (size_t) cfg->max_body,
+                      .idle_timeout_s = (unsigned) (cfg->idle_timeout / 1000),
+                      .handler = cp_http_router_handle,
+                      .ctx = s->http};
+    rc = cp_http_server_open(&hc, &s->listener, err);
+    if (rc == CP_OK) {
+        cp_lambda_set_runtime_port(s->lambda, cp_http_server_port(s->listener));
+    }
+    if (rc == CP_OK && cfg->ready_file && *cfg->ready_file) {
+        rc = write_ready_file(cfg->ready_file, host, cp_http_server_port(s->listener), err);
+    }
+    if (rc == CP_OK) {
+        s->maintenance_running =
+            pthread_create(&s->maintenance, NULL, maintenance_main, s) == 0;
+    }
+    if (rc != CP_OK) {
+        cp_server_close(s);
+        return rc;
+    }
+    *out = s;
+    return CP_OK;
+}
+
+uint16_t cp_server_port(const cp_server *s)
+{
+    return cp_http_server_port(s->listener);
+}
+
+void cp_server_close(cp_server *s)
+{
+    if (!s) {
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->stop_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->maintenance_running) {
+        pthread_join(s->maintenance, NULL);
+    }
+    if (s->listener) {
+        /* Refuse new work, let Lambda long-polls return, then drain in-flight requests. */
+        cp_http_server_quiesce(s->listener);
+        cp_lambda_shutdown(s->lambda);
+        cp_http_server_close(s->listener);
+    }
+    cp_lambda_api_free(s->lambda_api);
+    cp_lambda_close(s->lambda);
+    cp_s3api_free(s->s3);
+    cp_dynamo_api_free(s->dynamo);
+    cp_kinesis_api_free(s->kinesis);
+    cp_aws_router_free(s->aws);
+    cp_http_router_free(s->http);
+    cp_outbox_stop(s->outbox);
+    cp_bucket_store_close(s->buckets);
+    cp_streams_close(s->streams);
+    cp_db_close(s->db);
+    cp_free(s->creds);
+    cp_free(s->cred_text);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->stop_cv);
+    cp_free(s);
+}
