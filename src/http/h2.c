@@ -31,7 +31,8 @@ struct h2_stream {
     int state;
     int closed; /* nghttp2 closed the stream while a worker had it */
     int too_big, hdr_too_big, is_head;
-    cp_buf meta; /* "name\0value\0" pairs as received */
+    size_t discarded; /* body bytes dropped after a 413 */
+    cp_buf meta;      /* "name\0value\0" pairs as received */
     size_t nmeta, hdr_bytes;
     cp_buf body;
     cp_http_resp resp;
@@ -289,17 +290,25 @@ static int on_data(nghttp2_session *ses, uint8_t flags, int32_t id, const uint8_
     (void) flags;
     cp__h2_conn *c = user;
     h2_stream *st = nghttp2_session_get_stream_user_data(ses, id);
-    if (!st || st->state != ST_RECEIVING || st->too_big) {
+    size_t max = c->srv->cfg.max_body;
+    if (st && st->too_big) {
+        /* The 413 is out; drain what the client still sends (resetting the stream makes some
+         * clients drop the answer), but only up to a bound. */
+        st->discarded += len;
+        if (st->discarded > cp__http_drain_limit(c->srv)) {
+            nghttp2_submit_rst_stream(ses, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        }
         return 0;
     }
-    size_t max = c->srv->cfg.max_body;
+    if (!st || st->state != ST_RECEIVING) {
+        return 0;
+    }
     if (st->body.len + len > max) {
         st->too_big = 1;
+        st->discarded = st->body.len + len;
         cp_buf_free(&st->body);
         atomic_fetch_add(&c->srv->n_too_large, 1);
-        /* Answer now; once the answer is out, on_frame_send stops the upload with
-         * RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 allows. */
-        reply_status(c, st, 413);
+        reply_status(c, st, 413); /* answer before the upload ends (RFC 9113 section 8.1) */
         return 0;
     }
     if (st->body.cap < st->body.len + len + 1) {
@@ -350,19 +359,6 @@ static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *frame, void 
         h2_stream *st = nghttp2_session_get_stream_user_data(ses, frame->hd.stream_id);
         if (st && st->state == ST_RECEIVING) {
             dispatch(c, st);
-        }
-    }
-    return 0;
-}
-
-static int on_frame_send(nghttp2_session *ses, const nghttp2_frame *frame, void *user)
-{
-    (void) user;
-    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-        h2_stream *st = nghttp2_session_get_stream_user_data(ses, frame->hd.stream_id);
-        if (st && st->too_big) {
-            nghttp2_submit_rst_stream(ses, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
         }
     }
     return 0;
@@ -561,7 +557,6 @@ int cp__h2_start(cp_http_server *srv, int fd, const char *remote)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     int rv = nghttp2_session_server_new(&c->ses, cbs, c);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0 || c->efd < 0) {

@@ -51,6 +51,12 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
+size_t cp__http_drain_limit(const cp_http_server *srv)
+{
+    size_t four = 4 * srv->cfg.max_body;
+    return four > (16u << 20) ? four : (16u << 20);
+}
+
 void cp__http_call(cp_http_server *srv, const cp_http_req *req, cp_http_resp *resp)
 {
     int rc = srv->cfg.handler(srv->cfg.ctx, req, resp);
@@ -368,7 +374,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (c->too_big) {
             /* Chunked upload past the limit: drain a bounded amount, then hang up. */
             c->discarded += n;
-            return c->discarded > 4 * srv->cfg.max_body ? MHD_NO : MHD_YES;
+            return c->discarded > cp__http_drain_limit(srv) ? MHD_NO : MHD_YES;
         }
         if (c->body.len + n > srv->cfg.max_body) {
             atomic_fetch_add(&srv->n_too_large, 1);

@@ -50,6 +50,10 @@ struct cp_http_server {
 
 /* Queue a job; a new worker starts when none is idle and fewer than max_workers exist. */
 void cp__http_pool_submit(cp_http_server *srv, cp__http_job *job);
+/* After answering 413 we keep reading (and dropping) the rest of an upload, since some clients
+ * lose the answer if the connection or stream is reset under them; past this many bytes we
+ * hang up instead. */
+size_t cp__http_drain_limit(const cp_http_server *srv);
 /* Run the user handler with the 500 fallback. */
 void cp__http_call(cp_http_server *srv, const cp_http_req *req, cp_http_resp *resp);
 

@@ -380,8 +380,21 @@ static void oversized_body(int h2)
     CPT_EQ_INT(perform(h2h, port, "/", h2, "{}", 2, &r, NULL), CURLE_OK);
     CPT_EQ_INT(r.status, 201);
     reply_free(&r);
-    /* Chunked upload (no Content-Length) past the limit over HTTP/1.1. */
+    /* Chunked upload (no Content-Length) past the limit over HTTP/1.1, and headers past
+     * max_header_bytes (HTTP/1.1 answers 431; HTTP/2 refuses the stream). */
     if (!h2) {
+        char *hdr = malloc(100 * 1024);
+        memcpy(hdr, "X-Big: ", 7);
+        memset(hdr + 7, 'y', 100 * 1024 - 8);
+        hdr[100 * 1024 - 1] = 0;
+        struct curl_slist *bh = curl_slist_append(NULL, hdr);
+        CURL *hb = curl_easy_init();
+        CPT_EQ_INT(perform(hb, port, "/", 0, NULL, 0, &r, bh), CURLE_OK);
+        CPT_EQ_INT(r.status, 431);
+        reply_free(&r);
+        curl_easy_cleanup(hb);
+        curl_slist_free_all(bh);
+        free(hdr);
         struct curl_slist *hd = curl_slist_append(NULL, "Transfer-Encoding: chunked");
         CPT_EQ_INT(perform(h2h, port, "/", 0, big, 8192, &r, hd), CURLE_OK);
         CPT_EQ_INT(r.status, 413);
