@@ -167,7 +167,7 @@ const char *cp_aws_sigv4_exception(cp_sigv4_fail kind)
 int cp_aws_authenticate(const cp_aws_router *r, const cp_http_req *req, const char *service,
                         int64_t max_skew_s, unsigned flags, cp_sigv4_auth *auth, cp_sigv4_err *err)
 {
-    cp_sigv4_policy pol = {r->creds, r->ncreds, service, max_skew_s, flags};
+    cp_sigv4_policy pol = {r->creds, r->ncreds, service, max_skew_s, flags, 0};
     return cp_sigv4_verify(req, &pol, auth, err);
 }
 

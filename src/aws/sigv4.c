@@ -680,7 +680,7 @@ static int check_clock(const cp_sigv4_auth *a, const cp_sigv4_policy *pol, cp_si
                           "http://en.wikipedia.org/wiki/ISO_8601",
                           (int) a->amz_date.len, a->amz_date.p);
     }
-    int64_t now = cp_clock_now_ms() / 1000;
+    int64_t now = pol->now_s ? pol->now_s : cp_clock_now_ms() / 1000;
     char snow[17], sbound[17];
     cp_sigv4_amz_date(now, snow);
     if (a->presigned) {

@@ -21,10 +21,10 @@
 /* SHA-256 of the empty string: the payload hash of a request without a body. */
 #define CP_SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-/* Canonicalisation flags. */
-#define CP_SIGV4_S3        1u /* S3 rules: the path is neither normalised nor double-encoded */
-#define CP_SIGV4_PRESIGNED 2u /* presigned URL: X-Amz-Signature stays out of the canonical query   \
-                               */
+/* Canonicalisation flags. CP_SIGV4_S3: S3 rules (the path is neither normalised nor
+ * double-encoded). CP_SIGV4_PRESIGNED: X-Amz-Signature stays out of the canonical query. */
+#define CP_SIGV4_S3        1u
+#define CP_SIGV4_PRESIGNED 2u
 
 /* What a request is signed over, transport-neutral. All slices are borrowed. */
 typedef struct cp_sigv4_msg {
@@ -128,6 +128,7 @@ typedef struct cp_sigv4_policy {
     const char *service; /* required scope service (NULL = any), checked with creds */
     int64_t max_skew_s;  /* allowed |X-Amz-Date - now|; 0 = no clock check */
     unsigned flags;      /* CP_SIGV4_S3 for S3 requests */
+    int64_t now_s;       /* server time to check against; 0 = the clock */
 } cp_sigv4_policy;
 
 /* Authenticate a request. Always parses (so malformed auth fails the same way in both modes);

@@ -388,7 +388,8 @@ static void auth_errors_with_credentials(void)
                          "Authorization=AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/"
                          "us-east-1/dynamodb/aws4_request, SignedHeaders=host\"}");
     call_free(&c);
-    /* Clock skew beyond 15 minutes (DynamoDB). */
+#ifdef CP_TESTING
+    /* Clock skew beyond 15 minutes (DynamoDB); needs the clock seam. */
     int64_t now = cp_clock_now_ms();
     call_init(&c, "POST", "DynamoDB_20120810.ListTables", "{}", "dynamodb");
     cp_clock_pin_ms(now + 16 * 60 * 1000);
@@ -399,6 +400,7 @@ static void auth_errors_with_credentials(void)
     CPT_CHECK(strstr(body(&c), " - 15 min.)\"}") != NULL);
     cp_clock_pin_ms(0);
     call_free(&c);
+#endif
     /* Oversized: 413 with an empty body. */
     char *big = malloc((16u << 20) + 2);
     memset(big, ' ', (16u << 20) + 1);
