@@ -741,7 +741,8 @@ int cp_sigv4_verify(const cp_http_req *req, const cp_sigv4_policy *pol, cp_sigv4
                           (int) (a->amz_date.len < 8 ? a->amz_date.len : 8), a->amz_date.p,
                           (int) a->amz_date.len, a->amz_date.p);
     }
-    if (!has_signed(a->signed_headers, "host")) {
+    /* Over HTTP/2 the JS v3 SDK signs ":authority" instead of "host". */
+    if (!has_signed(a->signed_headers, "host") && !has_signed(a->signed_headers, ":authority")) {
         return sigv4_fail(err, CP_SIGV4_INVALID,
                           "'Host' must be a 'SignedHeader' in the AWS Authorization.");
     }

@@ -93,7 +93,7 @@ static void run_stream(cp__http_job *job, cp_http_scratch *scratch)
     req.scratch = scratch;
     req.body = st->body.p ? cp_buf_slice(&st->body) : cp_slice_of("", 0);
     req.query = cp_slice_of("", 0);
-    cp_http_header *hs = cp_http_scratch_alloc(scratch, (st->nmeta + 1) * sizeof(*hs));
+    cp_http_header *hs = cp_http_scratch_alloc(scratch, (st->nmeta + 2) * sizeof(*hs));
     size_t nh = 0;
     int have_host = 0;
     cp_slice authority = {NULL, 0};
@@ -107,7 +107,9 @@ static void run_stream(cp__http_job *job, cp_http_scratch *scratch)
             } else if (cp_slice_eq(n, CP_SLICE(":path"))) {
                 req.target = v;
             } else if (cp_slice_eq(n, CP_SLICE(":authority"))) {
+                /* Kept as a header: the AWS JS v3 SDK signs ":authority" over HTTP/2. */
                 authority = v;
+                hs[nh++] = (cp_http_header){n, v};
             }
             continue;
         }

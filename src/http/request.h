@@ -16,7 +16,9 @@
 #include "core/buf.h"
 
 /* One header line. In requests both slices borrow transport memory (valid until the handler
- * returns); HTTP/1.1 names keep the client's case, HTTP/2 names are lower case. */
+ * returns); HTTP/1.1 names keep the client's case, HTTP/2 names are lower case. HTTP/2
+ * requests also list ":authority" (the AWS JS v3 SDK signs it) and a "host" copied from it
+ * when the client sent none. */
 typedef struct cp_http_header {
     cp_slice name;
     cp_slice value;

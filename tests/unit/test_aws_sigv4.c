@@ -426,6 +426,40 @@ static void verify_outcomes(void)
     cp_http_scratch_free(&sc);
 }
 
+/* Over HTTP/2 the AWS JS v3 SDK signs ":authority" instead of "host" (observed on
+ * @aws-sdk/client-kinesis 3.x): SignedHeaders=:authority;amz-sdk-invocation-id;... */
+static void h2_authority_signed_instead_of_host(void)
+{
+    cp_http_header hs[5] = {{CP_SLICE(":authority"), CP_SLICE("127.0.0.1:4566")},
+                            {CP_SLICE("content-type"), CP_SLICE("application/x-amz-json-1.1")},
+                            {CP_SLICE("x-amz-date"), CP_SLICE("20150830T123600Z")},
+                            {CP_SLICE("x-amz-target"), CP_SLICE("Kinesis_20131202.ListStreams")}};
+    char hash[65];
+    cp_sigv4_sha256_hex(CP_SLICE("{}"), hash);
+    cp_sigv4_msg m = {CP_SLICE("POST"), CP_SLICE("/"), CP_SLICE(""), hs, 4, cp_slice_of(hash, 64)};
+    cp_sigv4_signer signer = {CP_SLICE("AKIDEXAMPLE"), CP_SLICE(SECRET), CP_SLICE("us-east-1"),
+                              CP_SLICE("kinesis"), 0};
+    cp_buf authz = CP_BUF_INIT;
+    cp_sigv4_sign(&signer, &m, CP_SLICE("20150830T123600Z"), &authz);
+    CPT_CHECK(strstr(authz.p, "SignedHeaders=:authority;content-type;x-amz-date;x-amz-target,"));
+    hs[4] = (cp_http_header){CP_SLICE("authorization"), cp_buf_slice(&authz)};
+    cp_http_scratch sc = CP_HTTP_SCRATCH_INIT;
+    cp_http_req req = {.method = CP_SLICE("POST"),
+                       .path = CP_SLICE("/"),
+                       .query = CP_SLICE(""),
+                       .headers = hs,
+                       .nheaders = 5,
+                       .body = CP_SLICE("{}"),
+                       .scratch = &sc};
+    cp_sigv4_policy pol = {g_creds, 2, "kinesis", 300, 0, VECTOR_TIME_S};
+    cp_sigv4_err err;
+    CPT_EQ_INT(verify_kind(&req, &pol, &err), CP_SIGV4_OK);
+    req.body = CP_SLICE("{ }");
+    CPT_EQ_INT(verify_kind(&req, &pol, &err), CP_SIGV4_MISMATCH);
+    cp_http_scratch_free(&sc);
+    cp_buf_free(&authz);
+}
+
 static void payload_hash_header(void)
 {
     cp_sigv4_policy pol = {g_creds, 2, NULL, 900, CP_SIGV4_S3, VECTOR_TIME_S};
@@ -494,6 +528,7 @@ CPT_LIST = {
     {"test_suite_vectors", test_suite_vectors},
     {"verify_outcomes", verify_outcomes},
     {"payload_hash_header", payload_hash_header},
+    {"h2_authority_signed_instead_of_host", h2_authority_signed_instead_of_host},
     {"canonical_parts", canonical_parts},
     {0},
 };
