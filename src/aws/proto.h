@@ -8,6 +8,19 @@
  *
  * Threads: register everything before the server starts; afterwards the router is read-only
  * and cp_aws_dispatch runs concurrently on every worker thread.
+ *
+ * Wiring, as `changepipe serve` does it:
+ *
+ *     cp_aws_router *aws = cp_aws_router_new(&(cp_aws_router_cfg){creds, ncreds, NULL});
+ *     cp_aws_register_service(aws, "Kinesis_20131202", NULL, NULL, kinesis_ops, streams);
+ *     cp_http_router *http = cp_http_router_new();
+ *     cp_aws_mount(aws, http);                       X-Amz-Target requests, POST /
+ *     cp_http_router_add(http, "GET", "/health", 0, health, state);
+ *     cp_http_router_set_fallback(http, s3_handle, objects);
+ *     cp_http_server_open(&(cp_http_cfg){.host = h, .port = p, .handler = cp_http_router_handle,
+ *                                        .ctx = http}, &srv, &err);
+ *     ... on SIGTERM: cp_http_server_quiesce(srv); wake long polls; cp_http_server_close(srv);
+ *     cp_http_router_free(http); cp_aws_router_free(aws);
  */
 #ifndef CP_AWS_PROTO_H
 #define CP_AWS_PROTO_H

@@ -7,6 +7,7 @@
  */
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -31,8 +32,9 @@ struct h2_stream {
     int state;
     int closed; /* nghttp2 closed the stream while a worker had it */
     int too_big, hdr_too_big, is_head;
-    size_t discarded; /* body bytes dropped after a 413 */
-    cp_buf meta;      /* "name\0value\0" pairs as received */
+    size_t discarded;  /* body bytes dropped after a 413 */
+    uint64_t declared; /* content-length header, 0 when absent */
+    cp_buf meta;       /* "name\0value\0" pairs as received */
     size_t nmeta, hdr_bytes;
     cp_buf body;
     cp_http_resp resp;
@@ -279,6 +281,13 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *frame, const uin
     cp_buf_append(&st->meta, value, valuelen);
     cp_buf_putc(&st->meta, 0);
     st->nmeta++;
+    if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+        char tmp[24];
+        size_t n = valuelen < sizeof(tmp) - 1 ? valuelen : sizeof(tmp) - 1;
+        memcpy(tmp, value, n);
+        tmp[n] = 0;
+        st->declared = strtoull(tmp, NULL, 10);
+    }
     if (namelen == 7 && memcmp(name, ":method", 7) == 0 && valuelen == 4 &&
         memcmp(value, "HEAD", 4) == 0) {
         st->is_head = 1;
@@ -356,6 +365,16 @@ static void dispatch(cp__h2_conn *c, h2_stream *st)
 static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *frame, void *user)
 {
     cp__h2_conn *c = user;
+    if (frame->hd.type == NGHTTP2_HEADERS && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        /* A declared body over the limit is refused before any of it arrives. */
+        h2_stream *st = nghttp2_session_get_stream_user_data(ses, frame->hd.stream_id);
+        if (st && st->state == ST_RECEIVING && st->declared > c->srv->cfg.max_body) {
+            st->too_big = 1;
+            atomic_fetch_add(&c->srv->n_too_large, 1);
+            reply_status(c, st, 413);
+        }
+        return 0;
+    }
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         h2_stream *st = nghttp2_session_get_stream_user_data(ses, frame->hd.stream_id);

@@ -830,6 +830,30 @@ static void response_headers_and_scratch(void)
     CPT_EQ_STR(d, "Wed, 26 Nov 2025 04:40:00 GMT");
 }
 
+/* Without content-length the limit trips on DATA; the connection stays usable. */
+static void h2_oversized_stream_without_length(void)
+{
+    cp_http_server *srv = start(1024);
+    h2c c;
+    h2c_open(&c, cp_http_server_port(srv));
+    char *big = malloc(4096);
+    memset(big, 'z', 4096);
+    c.upload = big;
+    c.upload_len = 4096;
+    h2c_request(&c, 0, "POST", "/", 1);
+    h2c_run(&c, 1);
+    CPT_EQ_INT(c.status[0], 413);
+    h2c_request(&c, 1, "GET", "/after", 0);
+    h2c_run(&c, 2);
+    CPT_EQ_INT(c.status[1], 201);
+    h2c_close_conn(&c);
+    free(big);
+    cp_http_stats st;
+    cp_http_server_stats(srv, &st);
+    CPT_EQ_INT(st.too_large, 1);
+    cp_http_server_close(srv);
+}
+
 CPT_LIST = {
     {"http1_keepalive_echo", http1_keepalive_echo},
     {"h2c_prior_knowledge_echo", h2c_prior_knowledge_echo},
@@ -838,6 +862,7 @@ CPT_LIST = {
     {"oversized_body_h2", oversized_body_h2},
     {"http1_handlers_run_in_parallel", http1_handlers_run_in_parallel},
     {"h2_streams_run_in_parallel", h2_streams_run_in_parallel},
+    {"h2_oversized_stream_without_length", h2_oversized_stream_without_length},
     {"graceful_stop_http1", graceful_stop_http1},
     {"graceful_stop_h2", graceful_stop_h2},
     {"bad_listen_address", bad_listen_address},
