@@ -536,14 +536,7 @@ static void *conn_main(void *arg)
     }
     pthread_mutex_lock(&c->mu); /* the last worker has left its critical section */
     pthread_mutex_unlock(&c->mu);
-    nghttp2_session_del(c->ses);
-    while (c->streams) {
-        stream_free(c, c->streams);
-    }
-    close(c->fd);
-    close(c->efd);
-    pthread_mutex_destroy(&c->mu);
-
+    /* Leave the server's list before closing efd: cp__h2_stop_all writes to it under srv->mu. */
     pthread_mutex_lock(&srv->mu);
     if (c->prev) {
         c->prev->next = c->next;
@@ -553,8 +546,18 @@ static void *conn_main(void *arg)
     if (c->next) {
         c->next->prev = c->prev;
     }
-    srv->h2_count--;
+    pthread_mutex_unlock(&srv->mu);
+    nghttp2_session_del(c->ses);
+    while (c->streams) {
+        stream_free(c, c->streams);
+    }
+    close(c->fd);
+    close(c->efd);
+    pthread_mutex_destroy(&c->mu);
     cp_free(c);
+    /* Last touch of srv: close() may free it as soon as the count drops. */
+    pthread_mutex_lock(&srv->mu);
+    srv->h2_count--;
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     return NULL;
