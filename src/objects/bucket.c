@@ -2288,6 +2288,7 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
     }
     part_vec have = {0};
     cp_buf headers = CP_BUF_INIT;
+    uint64_t *sizes = NULL;
     int bfd = -1, tmp_dirfd = -1, up = -1, tfd = -1;
     char tmpname[48] = "";
     EVP_MD_CTX *md = NULL;
@@ -2302,8 +2303,11 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
     if (rc < 0) {
         goto out;
     }
-    /* Match the client's list against what was uploaded. */
+    /* Match the client's list against what was uploaded: every part must exist with its
+     * ETag (InvalidPart) before sizes are judged (EntityTooSmall), the order S3 checks in.
+     * Both lists are ascending, so one merge pass finds each part. */
     uint64_t total = 0;
+    sizes = cp_malloc(n * sizeof(*sizes));
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         while (j < have.n && have.v[j].number < parts[i].number) {
@@ -2318,14 +2322,17 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
                             parts[i].number);
             goto out;
         }
-        if (i + 1 < n && have.v[j].size < s->min_part) {
+        sizes[i] = have.v[j].size;
+        total += sizes[i];
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (sizes[i] < s->min_part) {
             rc = cp_err_set(err, CP_BUCKET_ETOOSMALL,
                             "Your proposed upload is smaller than the minimum allowed size "
                             "(part %d)",
                             parts[i].number);
             goto out;
         }
-        total += have.v[j].size;
     }
     if (total > s->max_object * (uint64_t) CP_BUCKET_MAX_PARTS) {
         rc = cp_err_set(err, CP_ETOOBIG, "Your proposed upload exceeds the maximum allowed size");
@@ -2356,13 +2363,7 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
             rc = sys_err(err, "a part's file is missing");
             goto out;
         }
-        uint64_t psize = 0;
-        for (size_t k = 0; k < have.n; k++) {
-            if (have.v[k].number == parts[i].number) {
-                psize = have.v[k].size;
-            }
-        }
-        rc = copy_fd(pfd, tfd, psize);
+        rc = copy_fd(pfd, tfd, sizes[i]);
         close(pfd);
         if (rc < 0) {
             rc = cp_err_set(err, rc, "cannot assemble the parts: %s", cp_err_name(rc));
@@ -2391,6 +2392,7 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
     }
 out:
     pthread_mutex_unlock(m);
+    cp_free(sizes);
     if (tfd >= 0) {
         close(tfd);
     }
