@@ -34,13 +34,13 @@
 #include "core/mem.h"
 #include "objects/keypath.h"
 
-#define NSTRIPES 64
-#define TMP_DIR ".cp-tmp"
-#define UPLOADS_DIR ".cp-uploads"
-#define TRASH_PREFIX ".cp-trash-"
+#define NSTRIPES           64
+#define TMP_DIR            ".cp-tmp"
+#define UPLOADS_DIR        ".cp-uploads"
+#define TRASH_PREFIX       ".cp-trash-"
 #define DEFAULT_MAX_OBJECT (5ull << 30)
-#define DEFAULT_MIN_PART (5ull << 20)
-#define LIST_PAGE 1000
+#define DEFAULT_MIN_PART   (5ull << 20)
+#define LIST_PAGE          1000
 
 enum { OP_PUT = 1, OP_DEL = 2 };
 
@@ -357,8 +357,7 @@ static void obj_row_free(obj_row *r)
 }
 
 /* CP_OK with *r filled, CP_ENOTFOUND, or an index error. */
-static int db_obj_get(cp_bucket_store *s, const char *bucket, cp_slice key, obj_row *r,
-                      cp_err *err)
+static int db_obj_get(cp_bucket_store *s, const char *bucket, cp_slice key, obj_row *r, cp_err *err)
 {
     sqlite3_stmt *st = q(s, Q_OBJ_GET);
     bind_str(st, 1, bucket);
@@ -577,11 +576,10 @@ static int rm_tree(int dirfd, const char *name)
         int is_dir = de->d_type == DT_DIR;
         if (de->d_type == DT_UNKNOWN) {
             struct stat st;
-            is_dir = fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                     S_ISDIR(st.st_mode);
+            is_dir = fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
         }
-        int r = is_dir ? rm_tree(fd, de->d_name)
-                       : (unlinkat(fd, de->d_name, 0) == 0 ? CP_OK : -errno);
+        int r =
+            is_dir ? rm_tree(fd, de->d_name) : (unlinkat(fd, de->d_name, 0) == 0 ? CP_OK : -errno);
         if (r < 0 && rc == CP_OK) {
             rc = r;
         }
@@ -812,9 +810,8 @@ int cp_bucket_store_open(const cp_bucket_cfg *cfg, cp_bucket_store **out, cp_err
 
     char dbpath[4096];
     snprintf(dbpath, sizeof(dbpath), "%s/buckets/.cp-index.db", cfg->data_dir);
-    int src = sqlite3_open_v2(dbpath, &s->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int src = sqlite3_open_v2(
+        dbpath, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         rc = cp_err_set(err, CP_EIO, "cannot open the object index: %s",
                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
@@ -831,16 +828,14 @@ int cp_bucket_store_open(const cp_bucket_cfg *cfg, cp_bucket_store **out, cp_err
         src = sqlite3_exec(s->db, SCHEMA, NULL, NULL, &emsg);
     }
     if (src != SQLITE_OK) {
-        rc = cp_err_set(err, CP_EIO, "cannot initialise the object index: %s",
-                        emsg ? emsg : "?");
+        rc = cp_err_set(err, CP_EIO, "cannot initialise the object index: %s", emsg ? emsg : "?");
         sqlite3_free(emsg);
         goto fail;
     }
     for (int i = 0; i < NQ; i++) {
         src = sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
         if (src != SQLITE_OK) {
-            rc = cp_err_set(err, CP_EIO, "object index statement %d: %s", i,
-                            sqlite3_errmsg(s->db));
+            rc = cp_err_set(err, CP_EIO, "object index statement %d: %s", i, sqlite3_errmsg(s->db));
             goto fail;
         }
     }
@@ -901,7 +896,8 @@ int cp_bucket_name_check(cp_slice n, cp_err *err)
     }
     char f = n.p[0], l = n.p[n.len - 1];
     if (f == '.' || f == '-' || l == '.' || l == '-') {
-        return cp_err_set(err, CP_EINVAL, "Bucket names must begin and end with a letter or number");
+        return cp_err_set(err, CP_EINVAL,
+                          "Bucket names must begin and end with a letter or number");
     }
     /* Not formatted as an IPv4 address. */
     int dots = 0, digits_only = 1;
@@ -918,8 +914,7 @@ int cp_bucket_name_check(cp_slice n, cp_err *err)
     for (size_t i = 0; i < sizeof(bad_prefix) / sizeof(bad_prefix[0]); i++) {
         size_t k = strlen(bad_prefix[i]);
         if (n.len >= k && memcmp(n.p, bad_prefix[i], k) == 0) {
-            return cp_err_set(err, CP_EINVAL, "Bucket names must not start with %s",
-                              bad_prefix[i]);
+            return cp_err_set(err, CP_EINVAL, "Bucket names must not start with %s", bad_prefix[i]);
         }
     }
     for (size_t i = 0; i < sizeof(bad_suffix) / sizeof(bad_suffix[0]); i++) {
@@ -1048,8 +1043,7 @@ int cp_bucket_list_buckets(cp_bucket_store *s, cp_bucket_each_cb cb, void *ctx, 
             v = cp_realloc(v, cap * sizeof(*v));
         }
         snprintf(v[n].name, sizeof(v[n].name), "%s", (const char *) sqlite3_column_text(st, 0));
-        snprintf(v[n].region, sizeof(v[n].region), "%s",
-                 (const char *) sqlite3_column_text(st, 1));
+        snprintf(v[n].region, sizeof(v[n].region), "%s", (const char *) sqlite3_column_text(st, 1));
         v[n].created_ms = sqlite3_column_int64(st, 2);
         n++;
     }
@@ -1132,10 +1126,10 @@ unlock:
 /* Installing a staged file under a key: the intent protocol of bucket.h                       */
 
 typedef struct staged {
-    int tmp_dirfd;         /* the bucket's staging directory */
-    const char *tmpname;   /* the staged file in it, written and fsynced */
+    int tmp_dirfd;       /* the bucket's staging directory */
+    const char *tmpname; /* the staged file in it, written and fsynced */
     uint64_t ino, size;
-    const char *etag;      /* unquoted */
+    const char *etag; /* unquoted */
     cp_slice headers;
     const char *upload_id; /* completing a multipart upload: drop its rows in the same commit */
 } staged;
@@ -1495,13 +1489,13 @@ static int db_upload_check(cp_bucket_store *s, const char *bucket, cp_slice key,
 }
 
 int cp_bucket_writer_open_part(cp_bucket_store *s, const char *bucket, cp_slice key,
-                               const char *upload_id, int part, cp_bucket_writer **out,
-                               cp_err *err)
+                               const char *upload_id, int part, cp_bucket_writer **out, cp_err *err)
 {
     *out = NULL;
     if (part < 1 || part > CP_BUCKET_MAX_PARTS) {
-        return cp_err_set(err, CP_EINVAL, "Part number must be an integer between 1 and 10000, "
-                                          "inclusive");
+        return cp_err_set(err, CP_EINVAL,
+                          "Part number must be an integer between 1 and 10000, "
+                          "inclusive");
     }
     cp_bucket_writer *w;
     int rc = writer_start(s, bucket, key, &w, err);
@@ -1620,8 +1614,8 @@ static int commit_part(cp_bucket_writer *w, const char *etag, cp_bucket_obj *out
     return rc;
 }
 
-int cp_bucket_writer_commit(cp_bucket_writer *w, const cp_bucket_put_opts *opts,
-                            cp_bucket_obj *out, cp_err *err)
+int cp_bucket_writer_commit(cp_bucket_writer *w, const cp_bucket_put_opts *opts, cp_bucket_obj *out,
+                            cp_err *err)
 {
     int rc;
     if (w->failed) {
@@ -1649,8 +1643,9 @@ int cp_bucket_writer_commit(cp_bucket_writer *w, const cp_bucket_put_opts *opts,
     if (w->part) {
         rc = commit_part(w, etag, out, err);
     } else {
-        staged sg = {w->tmp_dirfd, w->tmpname, (uint64_t) st.st_ino, w->size, etag,
-                     opts ? opts->headers : cp_slice_of("", 0), NULL};
+        staged sg = {w->tmp_dirfd, w->tmpname, (uint64_t) st.st_ino,
+                     w->size,      etag,       opts ? opts->headers : cp_slice_of("", 0),
+                     NULL};
         cp_slice key = cp_buf_slice(&w->key);
         pthread_mutex_t *m = stripe_of(w->s, w->bucket, key);
         pthread_mutex_lock(m);
@@ -2104,8 +2099,8 @@ int cp_bucket_list(cp_bucket_store *s, const char *bucket, const cp_bucket_list_
     return rc;
 }
 
-int cp_bucket_walk(cp_bucket_store *s, const char *bucket, cp_slice prefix,
-                   cp_bucket_entry_cb cb, void *ctx, cp_err *err)
+int cp_bucket_walk(cp_bucket_store *s, const char *bucket, cp_slice prefix, cp_bucket_entry_cb cb,
+                   void *ctx, cp_err *err)
 {
     cp_bucket_list_res res = CP_BUCKET_LIST_RES_INIT;
     cp_buf resume = CP_BUF_INIT;
@@ -2127,9 +2122,8 @@ int cp_bucket_walk(cp_bucket_store *s, const char *bucket, cp_slice prefix,
 /* ------------------------------------------------------------------------------------------ */
 /* Multipart uploads                                                                           */
 
-int cp_bucket_mpu_create(cp_bucket_store *s, const char *bucket, cp_slice key,
-                         cp_slice headers, char upload_id[CP_BUCKET_UPLOAD_ID_LEN + 1],
-                         cp_err *err)
+int cp_bucket_mpu_create(cp_bucket_store *s, const char *bucket, cp_slice key, cp_slice headers,
+                         char upload_id[CP_BUCKET_UPLOAD_ID_LEN + 1], cp_err *err)
 {
     int rc = check_bucket_key(bucket, key, err);
     if (rc < 0) {
@@ -2227,12 +2221,13 @@ static int db_parts(cp_bucket_store *s, const char *id, int after, size_t max, p
 static int copy_fd(int in, int out, uint64_t len)
 {
     while (len > 0) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t) (len > (1u << 30) ? 1u << 30 : len),
-                                    0);
+        ssize_t n =
+            copy_file_range(in, NULL, out, NULL, (size_t) (len > (1u << 30) ? 1u << 30 : len), 0);
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        if (n < 0 &&
+            (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
             /* No in-kernel copy here: plain read/write. */
             char buf[65536];
             while (len > 0) {
@@ -2414,8 +2409,8 @@ out:
     return rc;
 }
 
-int cp_bucket_mpu_abort(cp_bucket_store *s, const char *bucket, cp_slice key,
-                        const char *upload_id, cp_err *err)
+int cp_bucket_mpu_abort(cp_bucket_store *s, const char *bucket, cp_slice key, const char *upload_id,
+                        cp_err *err)
 {
     int rc = check_bucket_key(bucket, key, err);
     if (rc < 0) {

@@ -107,10 +107,10 @@ int cp_bucket_delete(cp_bucket_store *s, const char *name, cp_err *err);
 
 /* Metadata of one object. Caller-owned: free with cp_bucket_obj_free(). */
 typedef struct cp_bucket_obj {
-    uint64_t size;     /* bytes */
-    int64_t mtime_ms;  /* Last-Modified: when the write completed */
-    char etag[48];     /* unquoted: 32 hex digits of the MD5, or "<hex>-<parts>" (multipart) */
-    cp_buf headers;    /* stored headers as "name\0value\0" pairs (lower-case names) */
+    uint64_t size;    /* bytes */
+    int64_t mtime_ms; /* Last-Modified: when the write completed */
+    char etag[48];    /* unquoted: 32 hex digits of the MD5, or "<hex>-<parts>" (multipart) */
+    cp_buf headers;   /* stored headers as "name\0value\0" pairs (lower-case names) */
 } cp_bucket_obj;
 
 #define CP_BUCKET_OBJ_INIT ((cp_bucket_obj){0, 0, {0}, CP_BUF_INIT})
@@ -157,8 +157,8 @@ uint64_t cp_bucket_writer_size(const cp_bucket_writer *w);
  * Errors: CP_BUCKET_EBADDIGEST, CP_BUCKET_ENOBUCKET (deleted meanwhile), CP_BUCKET_ENOUPLOAD,
  * CP_EEXIST (the path is blocked by a foreign file), -errno / CP_EIO.
  */
-int cp_bucket_writer_commit(cp_bucket_writer *w, const cp_bucket_put_opts *opts,
-                            cp_bucket_obj *out, cp_err *err);
+int cp_bucket_writer_commit(cp_bucket_writer *w, const cp_bucket_put_opts *opts, cp_bucket_obj *out,
+                            cp_err *err);
 /* Drop the staged bytes and free the writer. NULL is a no-op. */
 void cp_bucket_writer_abort(cp_bucket_writer *w);
 
@@ -196,8 +196,8 @@ int cp_bucket_copy(cp_bucket_store *s, const char *src_bucket, cp_slice src_key,
 
 /* One listed entry; everything borrowed for the duration of the callback. */
 typedef struct cp_bucket_entry {
-    cp_slice key;     /* the object key, or the common prefix when is_prefix */
-    int is_prefix;    /* 1: a CommonPrefixes entry (size, mtime and etag unset) */
+    cp_slice key;  /* the object key, or the common prefix when is_prefix */
+    int is_prefix; /* 1: a CommonPrefixes entry (size, mtime and etag unset) */
     uint64_t size;
     int64_t mtime_ms;
     const char *etag; /* unquoted */
@@ -216,10 +216,10 @@ typedef struct cp_bucket_list_req {
 } cp_bucket_list_req;
 
 typedef struct cp_bucket_list_res {
-    size_t count;   /* entries passed to the callback */
-    int truncated;  /* more entries follow */
-    cp_buf next;    /* when truncated: pass as `resume` for the next page (binary bytes) */
-    cp_buf last;    /* the last entry returned (key or prefix), for V1's NextMarker */
+    size_t count;  /* entries passed to the callback */
+    int truncated; /* more entries follow */
+    cp_buf next;   /* when truncated: pass as `resume` for the next page (binary bytes) */
+    cp_buf last;   /* the last entry returned (key or prefix), for V1's NextMarker */
 } cp_bucket_list_res;
 
 #define CP_BUCKET_LIST_RES_INIT ((cp_bucket_list_res){0, 0, CP_BUF_INIT, CP_BUF_INIT})
@@ -234,21 +234,20 @@ int cp_bucket_list(cp_bucket_store *s, const char *bucket, const cp_bucket_list_
                    cp_bucket_entry_cb cb, void *ctx, cp_bucket_list_res *res, cp_err *err);
 /* Every object under `prefix`, recursively, in key order (pages of 1000 internally; objects
  * written during the walk may or may not be seen). Returns as cp_bucket_list. */
-int cp_bucket_walk(cp_bucket_store *s, const char *bucket, cp_slice prefix,
-                   cp_bucket_entry_cb cb, void *ctx, cp_err *err);
+int cp_bucket_walk(cp_bucket_store *s, const char *bucket, cp_slice prefix, cp_bucket_entry_cb cb,
+                   void *ctx, cp_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Multipart uploads                                                                           */
 
 #define CP_BUCKET_UPLOAD_ID_LEN 32 /* hex characters */
-#define CP_BUCKET_MAX_PARTS 10000
+#define CP_BUCKET_MAX_PARTS     10000
 
 /* Start a multipart upload of bucket/key with the headers to store on completion (borrowed,
  * as in cp_bucket_put_opts). Writes the new id (NUL-terminated) to upload_id. Returns CP_OK,
  * CP_BUCKET_ENOBUCKET, CP_EINVAL / CP_ETOOBIG (key). */
-int cp_bucket_mpu_create(cp_bucket_store *s, const char *bucket, cp_slice key,
-                         cp_slice headers, char upload_id[CP_BUCKET_UPLOAD_ID_LEN + 1],
-                         cp_err *err);
+int cp_bucket_mpu_create(cp_bucket_store *s, const char *bucket, cp_slice key, cp_slice headers,
+                         char upload_id[CP_BUCKET_UPLOAD_ID_LEN + 1], cp_err *err);
 
 /* A part, as listed by the client on completion or returned by cp_bucket_mpu_list_parts. */
 typedef struct cp_bucket_part {
@@ -273,8 +272,8 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
                            const char *upload_id, const cp_bucket_part *parts, size_t n,
                            cp_bucket_obj *out, cp_err *err);
 /* Abort an upload and delete its parts. Returns CP_OK or CP_BUCKET_ENOUPLOAD. */
-int cp_bucket_mpu_abort(cp_bucket_store *s, const char *bucket, cp_slice key,
-                        const char *upload_id, cp_err *err);
+int cp_bucket_mpu_abort(cp_bucket_store *s, const char *bucket, cp_slice key, const char *upload_id,
+                        cp_err *err);
 /* The uploaded parts with number > after, ascending, up to max (0 = all): calls cb once per
  * part (borrowed). *truncated (may be NULL) is set when more parts follow. Returns CP_OK,
  * CP_BUCKET_ENOUPLOAD, or cb's non-zero value. */

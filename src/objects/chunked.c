@@ -104,8 +104,8 @@ int cp_chunked_decode(cp_slice in, cp_chunked_sink sink, void *ctx, cp_buf *trai
         if (name.len == 0) {
             return cp_err_set(err, CP_EINVAL, "aws-chunked: bad trailer line");
         }
-        if (trailers && !(name.len == 23 && strncasecmp(name.p, "x-amz-trailer-signature",
-                                                        23) == 0)) {
+        if (trailers &&
+            !(name.len == 23 && strncasecmp(name.p, "x-amz-trailer-signature", 23) == 0)) {
             for (size_t k = 0; k < name.len; k++) {
                 char c = name.p[k];
                 cp_buf_putc(trailers, (char) (c >= 'A' && c <= 'Z' ? c + 32 : c));

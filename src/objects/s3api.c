@@ -22,15 +22,15 @@
 #include "objects/keypath.h"
 #include "objects/xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
-#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+#define S3_NS            "http://s3.amazonaws.com/doc/2006-03-01/"
+#define XML_DECL         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 #define DEFAULT_OWNER_ID "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
-#define MAX_XML_BODY (4u << 20)
-#define MAX_XML_NODES 60000
-#define MAX_USER_META 2048 /* S3's limit on x-amz-meta-* names + values */
-#define MAX_DELETE_KEYS 1000
-#define MAX_LIST 1000
-#define SKEW_S 900 /* S3 allows 15 minutes */
+#define MAX_XML_BODY     (4u << 20)
+#define MAX_XML_NODES    60000
+#define MAX_USER_META    2048 /* S3's limit on x-amz-meta-* names + values */
+#define MAX_DELETE_KEYS  1000
+#define MAX_LIST         1000
+#define SKEW_S           900 /* S3 allows 15 minutes */
 
 struct cp_s3api {
     cp_bucket_store *store;
@@ -627,9 +627,8 @@ static int content_md5(s3 *r, unsigned char md[16])
  * MetadataTooLarge and returns CP_EFAIL when user metadata exceeds 2 KB. */
 static int stored_headers(s3 *r, cp_buf *out)
 {
-    static const char *const keep[] = {"content-type",     "content-disposition",
-                                       "content-language", "cache-control",
-                                       "expires"};
+    static const char *const keep[] = {"content-type", "content-disposition", "content-language",
+                                       "cache-control", "expires"};
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
         cp_slice v = header(r, keep[i]);
         if (v.p) {
@@ -922,8 +921,7 @@ static int list_objects(s3 *r, int v2)
     int url = 0;
     if (qparam(r, "encoding-type", &enc)) {
         if (!slice_is(enc, "url")) {
-            return err_arg(r, "Invalid Encoding Method specified in Request", "encoding-type",
-                           enc);
+            return err_arg(r, "Invalid Encoding Method specified in Request", "encoding-type", enc);
         }
         url = 1;
     }
@@ -934,8 +932,8 @@ static int list_objects(s3 *r, int v2)
         has_tok = qparam(r, "continuation-token", &tok);
         if (has_tok && token_decode(tok, &resume) < 0) {
             cp_buf_free(&resume);
-            return err_arg(r, "The continuation token provided is incorrect",
-                           "continuation-token", tok);
+            return err_arg(r, "The continuation token provided is incorrect", "continuation-token",
+                           tok);
         }
         qparam(r, "start-after", &sa);
         cp_slice fo;
@@ -1076,8 +1074,9 @@ static int copy_object(s3 *r, cp_slice src)
     char *sb;
     cp_slice sk;
     if (!copy_source(r, src, &sb, &sk)) {
-        return err_arg(r, "Copy Source must mention the source bucket and key: "
-                          "sourcebucket/sourcekey",
+        return err_arg(r,
+                       "Copy Source must mention the source bucket and key: "
+                       "sourcebucket/sourcekey",
                        "x-amz-copy-source", src);
     }
     cp_slice dir = header(r, "x-amz-metadata-directive");
@@ -1099,8 +1098,8 @@ static int copy_object(s3 *r, cp_slice src)
     cp_bucket_put_opts opts = {cp_buf_slice(&hdrs), NULL};
     cp_bucket_obj o = CP_BUCKET_OBJ_INIT;
     cp_err err = {0};
-    int rc = cp_bucket_copy(r->api->store, sb, sk, r->bucket, r->key, replace ? &opts : NULL, &o,
-                            &err);
+    int rc =
+        cp_bucket_copy(r->api->store, sb, sk, r->bucket, r->key, replace ? &opts : NULL, &o, &err);
     if (rc < 0) {
         /* Name what is missing: the source bucket or key, or the destination bucket. */
         if (rc == CP_ENOTFOUND) {
@@ -1303,8 +1302,7 @@ static int get_object(s3 *r)
         close(fd);
         cp_buf x = CP_BUF_INIT;
         cp_xml_put_elem(&x, "RangeRequested", range);
-        cp_buf_printf(&x, "<ActualObjectSize>%llu</ActualObjectSize>",
-                      (unsigned long long) o.size);
+        cp_buf_printf(&x, "<ActualObjectSize>%llu</ActualObjectSize>", (unsigned long long) o.size);
         reply_error(r, "InvalidRange", NULL, cp_buf_slice(&x));
         cp_http_resp_add_headerf(r->resp, "Content-Range", "bytes */%llu",
                                  (unsigned long long) o.size);
@@ -1558,8 +1556,8 @@ static int complete_mpu(s3 *r, cp_slice upload_id)
     }
     cp_bucket_obj o = CP_BUCKET_OBJ_INIT;
     cp_err err = {0};
-    int rc = cp_bucket_mpu_complete(r->api->store, r->bucket, r->key, sdup(r, upload_id), parts,
-                                    n, &o, &err);
+    int rc = cp_bucket_mpu_complete(r->api->store, r->bucket, r->key, sdup(r, upload_id), parts, n,
+                                    &o, &err);
     cp_free(parts);
     if (rc < 0) {
         if (rc == CP_BUCKET_ENOUPLOAD) {
@@ -1643,12 +1641,12 @@ static int list_parts(s3 *r, cp_slice upload_id)
     parts_ctx pc = {&parts, (int) marker};
     int truncated = 0;
     cp_err err = {0};
-    int rc = max == 0 ? cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key,
-                                                 sdup(r, upload_id), (int) marker, 1, NULL, NULL,
-                                                 &truncated, &err)
-                      : cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key,
-                                                 sdup(r, upload_id), (int) marker, (size_t) max,
-                                                 list_part_cb, &pc, &truncated, &err);
+    int rc = max == 0
+                 ? cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key, sdup(r, upload_id),
+                                            (int) marker, 1, NULL, NULL, &truncated, &err)
+                 : cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key, sdup(r, upload_id),
+                                            (int) marker, (size_t) max, list_part_cb, &pc,
+                                            &truncated, &err);
     if (rc < 0) {
         cp_buf_free(&parts);
         if (rc == CP_BUCKET_ENOUPLOAD) {
@@ -1684,12 +1682,34 @@ static int list_parts(s3 *r, cp_slice upload_id)
 /* Sub-resources we recognise but do not implement: answered 501 rather than being mistaken
  * for a plain object or bucket request. */
 static const char *const UNSUPPORTED[] = {
-    "policy",        "cors",         "lifecycle",        "tagging",        "website",
-    "notification",  "encryption",   "replication",      "logging",        "accelerate",
-    "requestPayment", "ownershipControls", "publicAccessBlock", "object-lock", "retention",
-    "legal-hold",    "torrent",      "restore",          "select",         "attributes",
-    "versions",      "analytics",    "metrics",          "inventory",      "intelligent-tiering",
-    "policyStatus",  "uploads-list", "session",
+    "policy",
+    "cors",
+    "lifecycle",
+    "tagging",
+    "website",
+    "notification",
+    "encryption",
+    "replication",
+    "logging",
+    "accelerate",
+    "requestPayment",
+    "ownershipControls",
+    "publicAccessBlock",
+    "object-lock",
+    "retention",
+    "legal-hold",
+    "torrent",
+    "restore",
+    "select",
+    "attributes",
+    "versions",
+    "analytics",
+    "metrics",
+    "inventory",
+    "intelligent-tiering",
+    "policyStatus",
+    "uploads-list",
+    "session",
 };
 
 static const char *unsupported_subresource(s3 *r)
@@ -1874,8 +1894,8 @@ static void dispatch(s3 *r)
     cp_buf dec = CP_BUF_INIT;
     cp_http_pct_decode(braw, 0, &dec);
     r->bucket = sdup(r, cp_buf_slice(&dec));
-    int bucket_ok = dec.len == strlen(r->bucket) &&
-                    cp_bucket_name_check(cp_buf_slice(&dec), NULL) == CP_OK;
+    int bucket_ok =
+        dec.len == strlen(r->bucket) && cp_bucket_name_check(cp_buf_slice(&dec), NULL) == CP_OK;
     if (slash && (size_t) (slash - path.p) + 1 < path.len) {
         cp_slice kraw = cp_slice_of(slash + 1, path.len - (size_t) (slash - path.p) - 1);
         cp_buf_reset(&dec);

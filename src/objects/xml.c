@@ -65,8 +65,8 @@ static int skip_past(parser *ps, const char *term, const char *what)
 
 static int name_char(char c)
 {
-    return !is_space(c) && c != '/' && c != '>' && c != '=' && c != '<' && c != '"' &&
-           c != '\'' && c != '&' && c != 0;
+    return !is_space(c) && c != '/' && c != '>' && c != '=' && c != '<' && c != '"' && c != '\'' &&
+           c != '&' && c != 0;
 }
 
 static int read_name(parser *ps, cp_slice *out)

@@ -15,8 +15,8 @@
 
 /* One element. Nodes are numbered in document order; 0 is the root element. */
 typedef struct cp_xml_node {
-    cp_slice name;  /* local name (any "prefix:" removed), borrowed from the parsed input */
-    size_t text;    /* offset of its unescaped character data in cp_xml_doc.text */
+    cp_slice name; /* local name (any "prefix:" removed), borrowed from the parsed input */
+    size_t text;   /* offset of its unescaped character data in cp_xml_doc.text */
     size_t text_len;
     int first_child; /* node index, -1 when none */
     int next;        /* next sibling, -1 when none */

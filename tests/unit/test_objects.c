@@ -145,12 +145,18 @@ static void buckets_create_list_delete(void)
 
 static void bucket_name_rules(void)
 {
-    const char *good[] = {"abc", "my-bucket", "my.bucket.1", "0ab", "a-b-c",
-                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
-    const char *bad[] = {"ab",        "ABC",       "a_b",          "-ab",         "ab-",
-                         ".ab",       "ab.",       "a..b",         "192.168.5.4", "xn--abc",
-                         "sthree-ab", "abc-s3alias", "abc--ol-s3", "a b",         "../x",
-                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    const char *good[] = {
+        "abc", "my-bucket", "my.bucket.1",
+        "0ab", "a-b-c",     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    const char *bad[] = {
+        "ab",          "ABC",
+        "a_b",         "-ab",
+        "ab-",         ".ab",
+        "ab.",         "a..b",
+        "192.168.5.4", "xn--abc",
+        "sthree-ab",   "abc-s3alias",
+        "abc--ol-s3",  "a b",
+        "../x",        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         cp_err err = {0};
         if (cp_bucket_name_check(cp_slice_str(good[i]), &err) != CP_OK) {
@@ -198,13 +204,13 @@ static void objects_are_plain_files(void)
     expect_content(s, "data", "empty", "");
 
     /* Delete removes the file and the directories it leaves empty, not the bucket. */
-    CPT_EQ_INT(cp_bucket_delete_object(s, "data", CP_SLICE("Livestreams/LivestreamID=x/file-1.json"),
-                                       &err),
+    CPT_EQ_INT(cp_bucket_delete_object(s, "data",
+                                       CP_SLICE("Livestreams/LivestreamID=x/file-1.json"), &err),
                CP_OK);
     CPT_CHECK(!exists("data/Livestreams"));
     CPT_CHECK(exists("data/empty"));
-    CPT_EQ_INT(cp_bucket_delete_object(s, "data", CP_SLICE("Livestreams/LivestreamID=x/file-1.json"),
-                                       &err),
+    CPT_EQ_INT(cp_bucket_delete_object(s, "data",
+                                       CP_SLICE("Livestreams/LivestreamID=x/file-1.json"), &err),
                CP_ENOTFOUND);
     CPT_EQ_INT(cp_bucket_get(s, "data", CP_SLICE("nope"), NULL, NULL, &err), CP_ENOTFOUND);
     CPT_EQ_INT(cp_bucket_get(s, "nobucket", CP_SLICE("k"), NULL, NULL, &err), CP_BUCKET_ENOBUCKET);
@@ -219,9 +225,9 @@ static void hostile_keys_stay_inside_the_bucket(void)
     cp_err err = {0};
     CPT_EQ_INT(cp_bucket_create(s, "safe", NULL, &err), CP_OK);
     CPT_EQ_INT(cp_bucket_create(s, "other", NULL, &err), CP_OK);
-    const char *keys[] = {"../other/stolen", "../../escape", "/etc/passwd", "a/../../../x",
-                          "..",              ".",            "./.",         ".cp-tmp/evil",
-                          ".cp-index.db",    "%2e%2e/x",     "a//b",        "trailing/"};
+    const char *keys[] = {
+        "../other/stolen", "../../escape", "/etc/passwd", "a/../../../x", "..",       ".", "./.",
+        ".cp-tmp/evil",    ".cp-index.db", "%2e%2e/x",    "a//b",         "trailing/"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         put_str(s, "safe", keys[i], keys[i]);
     }
@@ -398,8 +404,8 @@ static void listing_pages_in_s3_order(void)
     c.n = 0;
     cp_buf_reset(&resume);
     do {
-        cp_bucket_list_req r2 = {CP_SLICE("logs"), CP_SLICE("/"), {NULL, 0}, cp_buf_slice(&resume),
-                                 1};
+        cp_bucket_list_req r2 = {
+            CP_SLICE("logs"), CP_SLICE("/"), {NULL, 0}, cp_buf_slice(&resume), 1};
         CPT_EQ_INT(cp_bucket_list(s, "lst", &r2, collect_cb, &c, &res, &err), CP_OK);
         cp_buf_reset(&resume);
         cp_buf_append(&resume, res.next.p, res.next.len);
@@ -409,8 +415,8 @@ static void listing_pages_in_s3_order(void)
     /* Inside one prefix, with StartAfter. */
     cp_buf_reset(&c.text);
     c.n = 0;
-    cp_bucket_list_req r3 = {CP_SLICE("logs/"), CP_SLICE("/"), CP_SLICE("logs/2024/"), {NULL, 0},
-                             1000};
+    cp_bucket_list_req r3 = {
+        CP_SLICE("logs/"), CP_SLICE("/"), CP_SLICE("logs/2024/"), {NULL, 0}, 1000};
     CPT_EQ_INT(cp_bucket_list(s, "lst", &r3, collect_cb, &c, &res, &err), CP_OK);
     /* Keys up to logs/198 sort before the StartAfter; logs/2024/... rolls up again. */
     CPT_EQ_INT(c.n, 1 + 20);
@@ -473,9 +479,9 @@ static void failed_writes_leave_nothing(void)
     CPT_EQ_INT(cp_bucket_create(s, "fwb", NULL, &err), CP_OK);
     put_str(s, "fwb", "k", "old");
     /* Too large: refused, the old object intact, nothing staged. */
-    CPT_EQ_INT(cp_bucket_put(s, "fwb", CP_SLICE("k"), CP_SLICE("0123456789abcdefX"), NULL, NULL,
-                             &err),
-               CP_ETOOBIG);
+    CPT_EQ_INT(
+        cp_bucket_put(s, "fwb", CP_SLICE("k"), CP_SLICE("0123456789abcdefX"), NULL, NULL, &err),
+        CP_ETOOBIG);
     expect_content(s, "fwb", "k", "old");
     /* Wrong Content-MD5: refused the same way. */
     unsigned char md[16];
@@ -662,19 +668,19 @@ static void multipart_list_parts(void)
     }
     cp_buf b = CP_BUF_INIT;
     int trunc = 0;
-    CPT_EQ_INT(cp_bucket_mpu_list_parts(s, "lsp", CP_SLICE("k"), id, 2, 3, count_part, &b, &trunc,
-                                        &err),
-               CP_OK);
+    CPT_EQ_INT(
+        cp_bucket_mpu_list_parts(s, "lsp", CP_SLICE("k"), id, 2, 3, count_part, &b, &trunc, &err),
+        CP_OK);
     CPT_EQ_STR(b.p, "4:4,6:4,8:4,");
     CPT_EQ_INT(trunc, 1);
     cp_buf_reset(&b);
-    CPT_EQ_INT(cp_bucket_mpu_list_parts(s, "lsp", CP_SLICE("k"), id, 8, 3, count_part, &b, &trunc,
-                                        &err),
-               CP_OK);
+    CPT_EQ_INT(
+        cp_bucket_mpu_list_parts(s, "lsp", CP_SLICE("k"), id, 8, 3, count_part, &b, &trunc, &err),
+        CP_OK);
     CPT_EQ_STR(b.p, "10:4,");
     CPT_EQ_INT(trunc, 0);
-    CPT_EQ_INT(cp_bucket_writer_open_part(s, "lsp", CP_SLICE("k"), id, 10001, &(cp_bucket_writer *){0},
-                                          &err),
+    CPT_EQ_INT(cp_bucket_writer_open_part(s, "lsp", CP_SLICE("k"), id, 10001,
+                                          &(cp_bucket_writer *){0}, &err),
                CP_EINVAL);
     cp_buf_free(&b);
     cp_bucket_store_close(s);

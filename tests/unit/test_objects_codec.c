@@ -89,10 +89,27 @@ static void keypath_escapes_what_cannot_be_a_path(void)
 
 static void keypath_round_trips(void)
 {
-    const char *keys[] = {"a",        "a/",      "/",      "//",       "../x",  "./.",
-                          "%",        "%%",      "%f",     "%d/x",     "%c",    "a/%25/b",
-                          ".cp-x",    ".cp-",    "..a",    "a..",      "x/../y", "a b+c",
-                          "\xf0\x9f\x98\x80/emoji", "trailing/slash/", "%2e%2e/x"};
+    const char *keys[] = {"a",
+                          "a/",
+                          "/",
+                          "//",
+                          "../x",
+                          "./.",
+                          "%",
+                          "%%",
+                          "%f",
+                          "%d/x",
+                          "%c",
+                          "a/%25/b",
+                          ".cp-x",
+                          ".cp-",
+                          "..a",
+                          "a..",
+                          "x/../y",
+                          "a b+c",
+                          "\xf0\x9f\x98\x80/emoji",
+                          "trailing/slash/",
+                          "%2e%2e/x"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         round_trip(cp_slice_str(keys[i]));
     }
@@ -144,8 +161,8 @@ static void keypath_forced_escape_and_decode_rejects(void)
     /* The plain and the forced forms decode to the same key. */
     CPT_EQ_INT(cp_keypath_decode(CP_SLICE("%da/b"), &k), CP_OK);
     CPT_EQ_STR(k.p, "a/b");
-    const char *bad[] = {"",   "%",   "%x",  "%cabc", "a/..", ".",   "%fa/b",
-                         "%da", "a//b", "%f%", "%f%2", "%f%20", "/a"};
+    const char *bad[] = {"",    "%",    "%x",  "%cabc", "a/..",  ".", "%fa/b",
+                         "%da", "a//b", "%f%", "%f%2",  "%f%20", "/a"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cp_buf_reset(&k);
         if (cp_keypath_decode(cp_slice_str(bad[i]), &k) != CP_EINVAL) {
@@ -325,8 +342,8 @@ static void chunked_unsigned_with_trailer(void)
     CPT_CHECK(cp_chunked_field(cp_buf_slice(&tr), "x-amz-trailer-signature").p == NULL);
     /* Final CRLF omitted, as some SDKs do. */
     cp_buf_reset(&out);
-    CPT_EQ_INT(cp_chunked_decode(CP_SLICE("3\r\nabc\r\n0\r\nx-amz-checksum-sha256:x\r\n"),
-                                 to_buf, &out, NULL, NULL, NULL),
+    CPT_EQ_INT(cp_chunked_decode(CP_SLICE("3\r\nabc\r\n0\r\nx-amz-checksum-sha256:x\r\n"), to_buf,
+                                 &out, NULL, NULL, NULL),
                CP_OK);
     CPT_EQ_STR(out.p, "abc");
     cp_buf_free(&out);
@@ -361,9 +378,9 @@ static int stop_sink(void *ctx, const char *p, size_t len)
 
 static void chunked_sink_error_stops(void)
 {
-    CPT_EQ_INT(cp_chunked_decode(CP_SLICE("1\r\na\r\n0\r\n\r\n"), stop_sink, NULL, NULL, NULL,
-                                 NULL),
-               CP_ETOOBIG);
+    CPT_EQ_INT(
+        cp_chunked_decode(CP_SLICE("1\r\na\r\n0\r\n\r\n"), stop_sink, NULL, NULL, NULL, NULL),
+        CP_ETOOBIG);
 }
 
 CPT_LIST = {

@@ -76,8 +76,8 @@ static int call_api(env *e, cp_s3api *api, const char *method, const char *targe
     cp_buf_reset(&e->body);
     if (e->resp.file_fd >= 0) {
         cp_buf_reserve(&e->body, (size_t) e->resp.file_len);
-        ssize_t n = pread(e->resp.file_fd, e->body.p, (size_t) e->resp.file_len,
-                          (off_t) e->resp.file_off);
+        ssize_t n =
+            pread(e->resp.file_fd, e->body.p, (size_t) e->resp.file_len, (off_t) e->resp.file_off);
         CPT_EQ_INT(n, (long long) e->resp.file_len);
         e->body.len = (size_t) n;
         e->body.p[n] = 0;
@@ -178,9 +178,10 @@ static void buckets_lifecycle(void)
 {
     env e;
     env_open(&e, 0, 0);
-    const char *cfg = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                      "<LocationConstraint>ap-northeast-2</LocationConstraint>"
-                      "</CreateBucketConfiguration>";
+    const char *cfg =
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<LocationConstraint>ap-northeast-2</LocationConstraint>"
+        "</CreateBucketConfiguration>";
     CPT_EQ_INT(call(&e, "PUT", "/chat-archive", NULL, cp_slice_str(cfg)), 200);
     CPT_EQ_STR(hdr(&e, "Location"), "/chat-archive");
     CPT_EQ_INT(e.body.len, 0);
@@ -337,11 +338,9 @@ static void put_get_head_delete(void)
     expect_error(&e, 404, "NoSuchBucket");
 
     /* Delete: 204, also for a key that is not there. */
-    CPT_EQ_INT(call(&e, "DELETE", "/objs/Livestreams/LivestreamID=x/part-0001.json", NULL,
-                    NOBODY),
+    CPT_EQ_INT(call(&e, "DELETE", "/objs/Livestreams/LivestreamID=x/part-0001.json", NULL, NOBODY),
                204);
-    CPT_EQ_INT(call(&e, "DELETE", "/objs/Livestreams/LivestreamID=x/part-0001.json", NULL,
-                    NOBODY),
+    CPT_EQ_INT(call(&e, "DELETE", "/objs/Livestreams/LivestreamID=x/part-0001.json", NULL, NOBODY),
                204);
     CPT_EQ_INT(call(&e, "GET", "/objs/Livestreams/LivestreamID=x/part-0001.json", NULL, NOBODY),
                404);
@@ -441,12 +440,12 @@ static void conditional_requests(void)
     CPT_EQ_INT(call(&e, "GET", "/cond/k", H("If-Match", q), NOBODY), 200);
     CPT_EQ_INT(call(&e, "GET", "/cond/k", H("If-Match", "\"other\""), NOBODY), 412);
     expect_error(&e, 412, "PreconditionFailed");
-    CPT_EQ_INT(call(&e, "GET", "/cond/k", H("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
-                    NOBODY),
-               304);
-    CPT_EQ_INT(call(&e, "GET", "/cond/k", H("If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"),
-                    NOBODY),
-               200);
+    CPT_EQ_INT(
+        call(&e, "GET", "/cond/k", H("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"), NOBODY),
+        304);
+    CPT_EQ_INT(
+        call(&e, "GET", "/cond/k", H("If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"), NOBODY),
+        200);
     CPT_EQ_INT(call(&e, "HEAD", "/cond/k",
                     H("If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"), NOBODY),
                412);
@@ -459,9 +458,9 @@ static void digests_and_checksums(void)
     env_open(&e, 0, 0);
     make_bucket(&e, "dig");
     /* Content-MD5 of "hello": XUFAKrxLKna5cZ2REBfFkg== */
-    CPT_EQ_INT(call(&e, "PUT", "/dig/ok", H("Content-MD5", "XUFAKrxLKna5cZ2REBfFkg=="),
-                    CP_SLICE("hello")),
-               200);
+    CPT_EQ_INT(
+        call(&e, "PUT", "/dig/ok", H("Content-MD5", "XUFAKrxLKna5cZ2REBfFkg=="), CP_SLICE("hello")),
+        200);
     CPT_EQ_INT(call(&e, "PUT", "/dig/bad", H("Content-MD5", "XUFAKrxLKna5cZ2REBfFkg=="),
                     CP_SLICE("hellO")),
                400);
@@ -477,29 +476,29 @@ static void digests_and_checksums(void)
     const char *sha_hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
     CPT_EQ_INT(call(&e, "PUT", "/dig/sha", H("x-amz-content-sha256", sha_hello), CP_SLICE("hello")),
                200);
-    CPT_EQ_INT(call(&e, "PUT", "/dig/sha2", H("x-amz-content-sha256", sha_hello),
-                    CP_SLICE("hellx")),
-               400);
+    CPT_EQ_INT(
+        call(&e, "PUT", "/dig/sha2", H("x-amz-content-sha256", sha_hello), CP_SLICE("hellx")), 400);
     expect_error(&e, 400, "XAmzContentSHA256Mismatch");
     CPT_EQ_INT(call(&e, "PUT", "/dig/unsigned", H("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
                     CP_SLICE("hellx")),
                200);
 
     /* Flexible checksums as headers: CRC32("hello") = 0x3610a686 -> NhCmhg==,
-     * CRC32C("hello") = 0x9a71bb4c -> mnG7TA==, SHA-256 -> LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ= */
-    CPT_EQ_INT(call(&e, "PUT", "/dig/crc", H("x-amz-checksum-crc32", "NhCmhg=="), CP_SLICE("hello")),
-               200);
+     * CRC32C("hello") = 0x9a71bb4c -> mnG7TA==, SHA-256 ->
+     * LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ= */
+    CPT_EQ_INT(
+        call(&e, "PUT", "/dig/crc", H("x-amz-checksum-crc32", "NhCmhg=="), CP_SLICE("hello")), 200);
     CPT_EQ_STR(hdr(&e, "x-amz-checksum-crc32"), "NhCmhg==");
-    CPT_EQ_INT(call(&e, "PUT", "/dig/crcc", H("x-amz-checksum-crc32c", "mnG7TA=="),
-                    CP_SLICE("hello")),
-               200);
+    CPT_EQ_INT(
+        call(&e, "PUT", "/dig/crcc", H("x-amz-checksum-crc32c", "mnG7TA=="), CP_SLICE("hello")),
+        200);
     CPT_EQ_INT(call(&e, "PUT", "/dig/s256",
                     H("x-amz-checksum-sha256", "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="),
                     CP_SLICE("hello")),
                200);
-    CPT_EQ_INT(call(&e, "PUT", "/dig/crcbad", H("x-amz-checksum-crc32", "AAAAAA=="),
-                    CP_SLICE("hello")),
-               400);
+    CPT_EQ_INT(
+        call(&e, "PUT", "/dig/crcbad", H("x-amz-checksum-crc32", "AAAAAA=="), CP_SLICE("hello")),
+        400);
     expect_error(&e, 400, "BadDigest");
     CPT_CHECK(strstr(xtext(&e, "Message"), "CRC32") != NULL);
     CPT_EQ_INT(cp_bucket_exists(e.store, "dig", CP_SLICE("crcbad"), NULL), 0);
@@ -516,7 +515,7 @@ static void entity_too_large(void)
     expect_error(&e, 400, "EntityTooLarge");
     CPT_EQ_INT(call(&e, "GET", "/big/k", NULL, NOBODY), 200);
     CPT_EQ_STR(e.body.p, "12345678");
-    CPT_EQ_INT(call(&e, "PUT", "/big/meta", H("x-amz-meta-big", "")  , CP_SLICE("1")), 200);
+    CPT_EQ_INT(call(&e, "PUT", "/big/meta", H("x-amz-meta-big", ""), CP_SLICE("1")), 200);
     char bigval[2100];
     memset(bigval, 'v', 2090);
     bigval[2090] = 0;
@@ -675,9 +674,8 @@ static void list_v2_pagination_and_delimiter(void)
     CPT_CHECK(strcmp(xtext(&e, "Owner"), "\x01(absent)") == 0); /* only with fetch-owner */
 
     /* Partitions under the prefix. */
-    CPT_EQ_INT(call(&e, "GET", "/lst?list-type=2&prefix=Livestreams%2F&delimiter=%2F", NULL,
-                    NOBODY),
-               200);
+    CPT_EQ_INT(
+        call(&e, "GET", "/lst?list-type=2&prefix=Livestreams%2F&delimiter=%2F", NULL, NOBODY), 200);
     CPT_EQ_INT(xcount(&e, "CommonPrefixes"), 5);
     CPT_EQ_STR(xtext(&e, "Prefix"), "Livestreams/");
     CPT_CHECK(strstr(e.body.p, "<CommonPrefixes><Prefix>Livestreams/LivestreamID=0/</Prefix>"
@@ -745,9 +743,9 @@ static void list_encoding_and_v1(void)
     env e;
     env_open(&e, 0, 0);
     make_bucket(&e, "enc");
-    put_obj(&e, "/enc/a%20b+c", "x");       /* "a b+c" */
-    put_obj(&e, "/enc/d%26e/f", "x");       /* "d&e/f" */
-    put_obj(&e, "/enc/%E2%82%AC", "x");     /* euro sign */
+    put_obj(&e, "/enc/a%20b+c", "x");   /* "a b+c" */
+    put_obj(&e, "/enc/d%26e/f", "x");   /* "d&e/f" */
+    put_obj(&e, "/enc/%E2%82%AC", "x"); /* euro sign */
     CPT_EQ_INT(call(&e, "GET", "/enc?list-type=2&encoding-type=url&delimiter=%2F", NULL, NOBODY),
                200);
     CPT_EQ_STR(xtext(&e, "EncodingType"), "url");
@@ -768,8 +766,8 @@ static void list_encoding_and_v1(void)
     CPT_EQ_STR(xtext(&e, "IsTruncated"), "true");
     CPT_EQ_STR(xtext(&e, "NextMarker"), "v1/p3/");
     CPT_EQ_INT(xcount(&e, "CommonPrefixes"), 4);
-    CPT_EQ_INT(call(&e, "GET", "/enc?prefix=v1%2F&delimiter=%2F&max-keys=4&marker=v1%2Fp3%2F",
-                    NULL, NOBODY),
+    CPT_EQ_INT(call(&e, "GET", "/enc?prefix=v1%2F&delimiter=%2F&max-keys=4&marker=v1%2Fp3%2F", NULL,
+                    NOBODY),
                200);
     CPT_EQ_STR(xtext(&e, "IsTruncated"), "false");
     CPT_EQ_INT(xcount(&e, "CommonPrefixes"), 2);
@@ -818,8 +816,8 @@ static void delete_objects(void)
                     CP_SLICE("<Delete><Object><Key>x</Key></Object></Delete>")),
                400);
     expect_error(&e, 400, "BadDigest");
-    CPT_EQ_INT(call(&e, "POST", "/del?delete", NULL, CP_SLICE("<Delete><Object></Object></Delete>")),
-               400);
+    CPT_EQ_INT(
+        call(&e, "POST", "/del?delete", NULL, CP_SLICE("<Delete><Object></Object></Delete>")), 400);
     expect_error(&e, 400, "MalformedXML");
     CPT_EQ_INT(call(&e, "POST", "/del?delete", NULL, CP_SLICE("not xml")), 400);
     expect_error(&e, 400, "MalformedXML");
@@ -878,9 +876,9 @@ static void multipart_through_the_api(void)
     env e;
     env_open(&e, 0, 6); /* parts but the last must be >= 6 bytes here */
     make_bucket(&e, "mpu");
-    CPT_EQ_INT(call(&e, "POST", "/mpu/big/file.bin?uploads", H("Content-Type", "text/plain"),
-                    NOBODY),
-               200);
+    CPT_EQ_INT(
+        call(&e, "POST", "/mpu/big/file.bin?uploads", H("Content-Type", "text/plain"), NOBODY),
+        200);
     CPT_CHECK(cp_slice_eq(cp_xml_name(&e.doc, 0), CP_SLICE("InitiateMultipartUploadResult")));
     CPT_CHECK(strstr(e.body.p, "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"") != NULL);
     CPT_EQ_STR(xtext(&e, "Bucket"), "mpu");
@@ -914,8 +912,9 @@ static void multipart_through_the_api(void)
     CPT_EQ_INT(call(&e, "PUT", "/mpu/big/file.bin?partNumber=0&uploadId=x", NULL, CP_SLICE("x")),
                400);
     expect_error(&e, 400, "InvalidArgument");
-    CPT_EQ_INT(call(&e, "PUT", "/mpu/big/file.bin?partNumber=1&uploadId="
-                               "0123456789abcdef0123456789abcdef",
+    CPT_EQ_INT(call(&e, "PUT",
+                    "/mpu/big/file.bin?partNumber=1&uploadId="
+                    "0123456789abcdef0123456789abcdef",
                     NULL, CP_SLICE("x")),
                404);
     expect_error(&e, 404, "NoSuchUpload");
@@ -928,10 +927,9 @@ static void multipart_through_the_api(void)
     CPT_EQ_INT(call(&e, "POST", t, NULL, cp_buf_slice(&xml)), 400);
     expect_error(&e, 400, "InvalidPartOrder");
     cp_buf_reset(&xml);
-    cp_buf_printf(&xml,
-                  "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
-                  "<ETag>\"00000000000000000000000000000000\"</ETag></Part>"
-                  "</CompleteMultipartUpload>");
+    cp_buf_printf(&xml, "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+                        "<ETag>\"00000000000000000000000000000000\"</ETag></Part>"
+                        "</CompleteMultipartUpload>");
     CPT_EQ_INT(call(&e, "POST", t, NULL, cp_buf_slice(&xml)), 400);
     expect_error(&e, 400, "InvalidPart");
     CPT_EQ_INT(call(&e, "POST", t, NULL, CP_SLICE("<CompleteMultipartUpload/>")), 400);
@@ -954,7 +952,8 @@ static void multipart_through_the_api(void)
 
     /* Complete with parts 1-3 (part 4 is discarded). */
     cp_buf_reset(&xml);
-    cp_buf_puts(&xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    cp_buf_puts(&xml,
+                "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     for (int p = 0; p < 3; p++) {
         cp_buf_printf(&xml, "<Part><ETag>%s</ETag><PartNumber>%d</PartNumber></Part>", etags[p],
                       p + 1);
@@ -1055,12 +1054,12 @@ static void sigv4_when_configured(void)
     cp_aws_router *auth = cp_aws_router_new(&(cp_aws_router_cfg){&cred, 1, NULL});
     cp_s3api *strict = cp_s3api_new(&(cp_s3api_cfg){e.store, auth, 0, NULL, NULL});
     CPT_EQ_INT(call_signed(&e, strict, "PUT", "/signed-bucket", "secret-key", NOBODY), 200);
-    CPT_EQ_INT(call_signed(&e, strict, "PUT", "/signed-bucket/a%20key", "secret-key",
-                           CP_SLICE("body")),
-               200);
-    CPT_EQ_INT(call_signed(&e, strict, "GET", "/signed-bucket?list-type=2&prefix=a",
-                           "secret-key", NOBODY),
-               200);
+    CPT_EQ_INT(
+        call_signed(&e, strict, "PUT", "/signed-bucket/a%20key", "secret-key", CP_SLICE("body")),
+        200);
+    CPT_EQ_INT(
+        call_signed(&e, strict, "GET", "/signed-bucket?list-type=2&prefix=a", "secret-key", NOBODY),
+        200);
     CPT_EQ_STR(xtext(&e, "Key"), "a key");
     CPT_EQ_INT(call_signed(&e, strict, "GET", "/signed-bucket/a%20key", "wrong-secret", NOBODY),
                403);
