@@ -35,8 +35,7 @@
 struct cp_s3api {
     cp_bucket_store *store;
     const cp_aws_router *auth;
-    int allow_anonymous;
-    char *owner_id, *owner_name;
+    const char *owner_id, *owner_name; /* the one local account, shown as Owner */
 };
 
 /* One request being served. */
@@ -1840,9 +1839,6 @@ static int authenticate(s3 *r)
     }
     switch (e.kind) {
     case CP_SIGV4_MISSING:
-        if (r->api->allow_anonymous) {
-            return 1;
-        }
         err_plain(r, "AccessDenied", NULL);
         break;
     case CP_SIGV4_UNKNOWN_KEY:
@@ -1942,23 +1938,17 @@ int cp_s3api_handle(void *ctx, const cp_http_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
-cp_s3api *cp_s3api_new(const cp_s3api_cfg *cfg)
+cp_s3api *cp_s3api_new(cp_bucket_store *store, const cp_aws_router *auth)
 {
     cp_s3api *api = cp_calloc(1, sizeof(*api));
-    api->store = cfg->store;
-    api->auth = cfg->auth;
-    api->allow_anonymous = cfg->allow_anonymous;
-    api->owner_id = cp_strdup(cfg->owner_id ? cfg->owner_id : DEFAULT_OWNER_ID);
-    api->owner_name = cp_strdup(cfg->owner_name ? cfg->owner_name : "changepipe");
+    api->store = store;
+    api->auth = auth;
+    api->owner_id = DEFAULT_OWNER_ID;
+    api->owner_name = "changepipe";
     return api;
 }
 
 void cp_s3api_free(cp_s3api *api)
 {
-    if (!api) {
-        return;
-    }
-    cp_free(api->owner_id);
-    cp_free(api->owner_name);
     cp_free(api);
 }

@@ -37,20 +37,16 @@
 
 typedef struct cp_s3api cp_s3api;
 
-typedef struct cp_s3api_cfg {
-    cp_bucket_store *store;    /* required; borrowed for the api's lifetime */
-    const cp_aws_router *auth; /* when set, every request is checked with cp_aws_authenticate
-                                * (service "s3", S3 canonicalisation) and refused with S3's
-                                * errors; NULL when a layer in front already verified SigV4 */
-    int allow_anonymous;       /* with auth: also serve requests that carry no signature at all
-                                * (set it when no credentials are configured) */
-    const char *owner_id;      /* canonical user id shown as Owner; NULL = a fixed one */
-    const char *owner_name;    /* Owner DisplayName; NULL = "changepipe" */
-} cp_s3api_cfg;
-
-/* Returns a new api (cfg copied; strings copied; store and auth borrowed). Free with
- * cp_s3api_free(). */
-cp_s3api *cp_s3api_new(const cp_s3api_cfg *cfg);
+/*
+ * Returns a new api serving `store` (borrowed for the api's lifetime; free with
+ * cp_s3api_free()). `auth` (borrowed, may be NULL): when set, every request is checked with
+ * cp_aws_authenticate (scope service "s3", S3 canonicalisation, 15 minutes of clock skew) and
+ * refused with S3's errors: AccessDenied (no signature at all, or an expired presigned URL),
+ * AuthorizationHeaderMalformed, InvalidAccessKeyId, SignatureDoesNotMatch,
+ * RequestTimeTooSkewed, XAmzContentSHA256Mismatch. With no credentials configured in the
+ * router any well-formed signature passes. NULL means a layer in front already verified it.
+ */
+cp_s3api *cp_s3api_new(cp_bucket_store *store, const cp_aws_router *auth);
 void cp_s3api_free(cp_s3api *api);
 
 /* The cp_http_handler: pass the cp_s3api as ctx. Always replies (errors included) and returns
