@@ -8,6 +8,7 @@
 #define CP_KINESIS_API_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/json.h"
 #include "kinesis/api.h"
@@ -26,6 +27,7 @@ struct cp_kinesis_api {
     int64_t ttl_ms;
     unsigned char key[32];                        /* HMAC key for tokens */
     unsigned char epoch[CP__KINESIS_TOKEN_EPOCH]; /* names `key` inside every token */
+    _Atomic uint64_t serial;                      /* makes every sealed token unique */
     pthread_mutex_t tags_mu;                      /* guards tags/ntags */
     cp__kinesis_tags *tags;
     size_t ntags;
@@ -170,8 +172,9 @@ enum {
 
 /* Derive epoch from the configured key, or draw a random key and epoch. */
 void cp__kinesis_token_init(cp_kinesis_api *api, const unsigned char *key, size_t key_len);
-/* Append the base64 token: version | kind | epoch | issued_ms | payload | HMAC (16 bytes). */
-void cp__kinesis_seal(const cp_kinesis_api *api, int kind, int64_t issued_ms, cp_slice payload,
+/* Append the base64 token: version, kind, epoch, issued_ms, a serial (unique per process),
+ * payload, HMAC (16 bytes). Any thread. */
+void cp__kinesis_seal(cp_kinesis_api *api, int kind, int64_t issued_ms, cp_slice payload,
                       cp_buf *out);
 /* Check and open a token of `kind`: CP_OK with the payload appended to *payload and the issue
  * time in *issued_ms; CP_EEXPIRED when it is well-formed but names another key (an earlier

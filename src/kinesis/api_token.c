@@ -4,11 +4,14 @@
  * ListStreams. A token carries a read position (or a page cursor) back to us through the
  * client, so it must be opaque and tamper-proof: base64 of
  *
- *     version(1) | kind(1) | epoch(8) | issued_ms(8, LE) | payload | HMAC-SHA256[0..16)
+ *     version(1) | kind(1) | epoch(8) | issued_ms(8, LE) | serial(8, LE) | payload | HMAC[0..16)
  *
  * keyed with a per-process random key (or a configured one). `epoch` names the key, so a token
- * from an earlier process can be told apart from a forged one and answered as expired.
+ * from an earlier process can be told apart from a forged one and answered as expired. The
+ * serial makes every token unique: two empty GetRecords in the same millisecond still hand out
+ * different NextShardIterators, as AWS does.
  */
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -19,7 +22,7 @@
 
 #define TOKEN_VERSION 1
 #define MAC_LEN       16
-#define HEADER_LEN    (2 + CP__KINESIS_TOKEN_EPOCH + 8)
+#define HEADER_LEN    (2 + CP__KINESIS_TOKEN_EPOCH + 8 + 8)
 
 void cp__kinesis_token_init(cp_kinesis_api *api, const unsigned char *key, size_t key_len)
 {
@@ -53,7 +56,7 @@ void cp__kinesis_token_init(cp_kinesis_api *api, const unsigned char *key, size_
     memcpy(api->epoch, r + sizeof(api->key), sizeof(api->epoch));
 }
 
-void cp__kinesis_seal(const cp_kinesis_api *api, int kind, int64_t issued_ms, cp_slice payload,
+void cp__kinesis_seal(cp_kinesis_api *api, int kind, int64_t issued_ms, cp_slice payload,
                       cp_buf *out)
 {
     cp_buf raw = CP_BUF_INIT;
@@ -61,6 +64,7 @@ void cp__kinesis_seal(const cp_kinesis_api *api, int kind, int64_t issued_ms, cp
     cp_buf_put_u8(&raw, (uint8_t) kind);
     cp_buf_append(&raw, api->epoch, sizeof(api->epoch));
     cp_buf_put_u64le(&raw, (uint64_t) issued_ms);
+    cp_buf_put_u64le(&raw, atomic_fetch_add(&api->serial, 1));
     cp_buf_append(&raw, payload.p, payload.len);
     unsigned char mac[32];
     cp_hmac_sha256(api->key, sizeof(api->key), raw.p, raw.len, mac);

@@ -651,6 +651,14 @@ static void put_and_get_roundtrip(void)
     CPT_EQ_INT(jsize(&r, "Records"), 0);
     CPT_CHECK(jstr(&r, "NextShardIterator") && strcmp(jstr(&r, "NextShardIterator"), it2) != 0);
     reply_free(&r);
+    /* Even within one millisecond, at the same position, each call gets its own iterator. */
+    cp_clock_pin_ms(cp_clock_now_ms());
+    reply a = get_records(&e, it2, 0), b2 = get_records(&e, it2, 0);
+    cp_clock_pin_ms(0);
+    CPT_CHECK(jstr(&a, "NextShardIterator") && jstr(&b2, "NextShardIterator"));
+    CPT_CHECK(strcmp(jstr(&a, "NextShardIterator"), jstr(&b2, "NextShardIterator")) != 0);
+    reply_free(&a);
+    reply_free(&b2);
     /* The old iterator still reads from its own position. */
     r = get_records(&e, it, 1);
     CPT_EQ_INT(jsize(&r, "Records"), 1);
