@@ -606,8 +606,10 @@ void cp__kinesis_put_ts(cp_buf *out, int64_t ms)
     cp_buf_printf(out, "%" PRId64 ".%03d", ms / 1000, (int) (ms % 1000));
 }
 
-void cp__kinesis_put_arn(cp_buf *out, cp_slice region, cp_slice name)
+void cp__kinesis_put_arn(cp_buf *out, const cp_kinesis_api *api, const cp_aws_req *req,
+                         cp_slice name)
 {
+    cp_slice region = api->region ? cp_slice_str(api->region) : req->region;
     cp_buf a = CP_BUF_INIT;
     cp_buf_printf(&a, "arn:aws:kinesis:%.*s:%s:stream/%.*s", (int) region.len, region.p,
                   CP_KINESIS_ACCOUNT, (int) name.len, name.p);
@@ -657,6 +659,7 @@ cp_kinesis_api *cp_kinesis_api_new(cp_streams *streams, const cp_kinesis_api_cfg
     }
     cp_kinesis_api *api = cp_calloc(1, sizeof(*api));
     api->streams = streams;
+    api->region = cfg->region ? cp_strdup(cfg->region) : NULL;
     if (cfg->limiter && cfg->limiter->admit) {
         api->limiter = *cfg->limiter;
     }
@@ -679,6 +682,7 @@ void cp_kinesis_api_free(cp_kinesis_api *api)
         return;
     }
     cp__kinesis_tags_free(api);
+    cp_free(api->region);
     pthread_mutex_destroy(&api->tags_mu);
     cp_free(api);
 }

@@ -70,6 +70,10 @@ typedef struct cp_kinesis_limiter {
 /* ---------------------------------------------------------------- lifecycle */
 
 typedef struct cp_kinesis_api_cfg {
+    /* Region written into StreamARNs (copied). NULL: the region of each request's SigV4
+     * credential scope (the router's default region for unsigned requests). Incoming ARNs are
+     * accepted with any region. */
+    const char *region;
     /* NULL: no throttling (the default). The struct is copied; its ctx is borrowed for the
      * api's lifetime. */
     const cp_kinesis_limiter *limiter;

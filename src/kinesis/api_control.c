@@ -150,11 +150,12 @@ static void put_bool(cp_buf *out, const char *key, int v)
 }
 
 /* The members DescribeStream and DescribeStreamSummary share, up to the status. */
-static void put_stream_head(cp_buf *out, const cp_aws_req *req, const cp_stream_desc *d)
+static void put_stream_head(cp_buf *out, const cp_kinesis_api *api, const cp_aws_req *req,
+                            const cp_stream_desc *d)
 {
     cp_json_put_kv_str(out, "StreamName", cp_slice_str(d->name));
     cp_buf_puts(out, ",\"StreamARN\":");
-    cp__kinesis_put_arn(out, req->region, cp_slice_str(d->name));
+    cp__kinesis_put_arn(out, api, req, cp_slice_str(d->name));
     cp_buf_putc(out, ',');
     cp_json_put_kv_str(out, "StreamStatus", cp_slice_str(cp_stream_status_name(d->status)));
     cp_buf_putc(out, ',');
@@ -355,7 +356,7 @@ static int op_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *re
     size_t limit = f[LIMIT].set && f[LIMIT].i < DESCRIBE_MAX ? (size_t) f[LIMIT].i : DESCRIBE_MAX;
     cp_buf *o = &resp->body;
     cp_buf_puts(o, "{\"StreamDescription\":{");
-    put_stream_head(o, req, d);
+    put_stream_head(o, api, req, d);
     cp_buf_puts(o, ",\"Shards\":[");
     size_t shown = 0, i = 0;
     for (; i < d->nshards; i++) {
@@ -395,7 +396,7 @@ static int op_describe_stream_summary(void *ctx, const cp_aws_req *req, cp_http_
     }
     cp_buf *o = &resp->body;
     cp_buf_puts(o, "{\"StreamDescriptionSummary\":{");
-    put_stream_head(o, req, d);
+    put_stream_head(o, api, req, d);
     put_stream_tail(o, d);
     cp_buf_printf(o, ",\"OpenShardCount\":%zu,\"ConsumerCount\":0}}", d->open_shards);
     cp_stream_desc_free(d);
@@ -474,7 +475,7 @@ static int op_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         cp_buf_puts(o, i > first ? ",{" : "{");
         cp_json_put_kv_str(o, "StreamName", cp_slice_str(all[i].name));
         cp_buf_puts(o, ",\"StreamARN\":");
-        cp__kinesis_put_arn(o, req->region, cp_slice_str(all[i].name));
+        cp__kinesis_put_arn(o, api, req, cp_slice_str(all[i].name));
         cp_buf_putc(o, ',');
         cp_json_put_kv_str(o, "StreamStatus", cp_slice_str(cp_stream_status_name(all[i].status)));
         cp_buf_putc(o, ',');
@@ -748,7 +749,7 @@ static int op_update_shard_count(void *ctx, const cp_aws_req *req, cp_http_resp 
     cp_json_put_kv_str(o, "StreamName", name);
     cp_buf_printf(o, ",\"CurrentShardCount\":%zu,\"TargetShardCount\":%" PRId64 ",\"StreamARN\":",
                   current, f[TARGET].i);
-    cp__kinesis_put_arn(o, req->region, name);
+    cp__kinesis_put_arn(o, api, req, name);
     cp_buf_putc(o, '}');
     return CP_OK;
 }

@@ -21,6 +21,7 @@ typedef struct cp__kinesis_tags cp__kinesis_tags; /* one stream's tags (api.c) *
 
 struct cp_kinesis_api {
     cp_streams *streams;
+    char *region;               /* for ARNs; NULL: the request's signing region */
     cp_kinesis_limiter limiter; /* admit == NULL: no throttling */
     size_t max_record_bytes;
     size_t max_request_bytes;
@@ -155,8 +156,10 @@ void cp__kinesis_throttle_msg(cp_buf *out, cp_slice stream, uint32_t shard);
 
 /* Epoch seconds with a millisecond fraction: 1764132051.016 */
 void cp__kinesis_put_ts(cp_buf *out, int64_t ms);
-/* arn:aws:kinesis:<region>:000000000000:stream/<name> as a JSON string. */
-void cp__kinesis_put_arn(cp_buf *out, cp_slice region, cp_slice name);
+/* arn:aws:kinesis:<region>:000000000000:stream/<name> as a JSON string; the configured region,
+ * else the request's. */
+void cp__kinesis_put_arn(cp_buf *out, const cp_kinesis_api *api, const cp_aws_req *req,
+                         cp_slice name);
 /* {"ShardId":...,"HashKeyRange":{...},"SequenceNumberRange":{...}} with the parents. */
 void cp__kinesis_put_shard(cp_buf *out, const cp_stream_shard_desc *d);
 /* "shardId-%012u" for any index, as a JSON string. */

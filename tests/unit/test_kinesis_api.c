@@ -1592,6 +1592,23 @@ static void stream_arn_everywhere(void)
     env_close(&e);
 }
 
+static void configured_region_in_arns(void)
+{
+    cp_kinesis_api_cfg cfg = {.region = "ap-northeast-2"};
+    env e;
+    env_open_with(&e, &cfg, NULL);
+    create(&e, "s", 1);
+    reply r = call(&e, "DescribeStreamSummary", "{\"StreamName\":\"s\"}");
+    CPT_EQ_STR(jstr(&r, "StreamDescriptionSummary.StreamARN"),
+               "arn:aws:kinesis:ap-northeast-2:000000000000:stream/s");
+    reply_free(&r);
+    r = call(&e, "ListStreams", "{}");
+    CPT_EQ_STR(jstr(&r, "StreamSummaries.0.StreamARN"),
+               "arn:aws:kinesis:ap-northeast-2:000000000000:stream/s");
+    reply_free(&r);
+    env_close(&e);
+}
+
 CPT_LIST = {
     {"create_describe_list_delete", create_describe_list_delete},
     {"on_demand_streams", on_demand_streams},
@@ -1611,5 +1628,6 @@ CPT_LIST = {
     {"retention_periods", retention_periods},
     {"tags", tags},
     {"stream_arn_everywhere", stream_arn_everywhere},
+    {"configured_region_in_arns", configured_region_in_arns},
     {0},
 };
