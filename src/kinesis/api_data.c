@@ -217,7 +217,7 @@ static int parse_records(const cp_aws_req *req, cp_http_resp *resp, cp_json_lexe
     }
     p->records_set = 1;
     p->n = p->count = 0;
-    p->data.len = 0;
+    cp_buf_reset(&p->data); /* a repeated "Records" member replaces the first */
     for (;;) {
         if (cp_json_next(lx, &t) < 0) {
             return bad_json(req, resp);
@@ -245,6 +245,7 @@ static int parse_records(const cp_aws_req *req, cp_http_resp *resp, cp_json_lexe
             /* Over the limit: the request fails validation anyway, but AWS deserialises the
              * whole body first, so keep checking types without keeping the bytes. */
             p->data.len = mark;
+            p->data.p[mark] = 0; /* cp_buf stays NUL-terminated */
         }
     }
 }

@@ -1592,6 +1592,60 @@ static void stream_arn_everywhere(void)
     env_close(&e);
 }
 
+/* Every prefix of a valid body, and single-byte mutations of it, for every operation: the reply
+ * is always well-formed JSON (call_n checks) with a 200 or a 4xx, never a crash or a 500. */
+static void hostile_bodies(void)
+{
+    env e;
+    env_open(&e);
+    create(&e, "s", 2);
+    char *it = iterator(&e, "s", "shardId-000000000000", "TRIM_HORIZON", NULL);
+    char getrec[512];
+    snprintf(getrec, sizeof(getrec), "{\"ShardIterator\":\"%s\",\"Limit\":5}", it);
+    const char *const cases[][2] = {
+        {"PutRecords", "{\"StreamName\":\"s\",\"Records\":[{\"Data\":\"YWJj\",\"PartitionKey\":"
+                       "\"k\\u00e9\",\"ExplicitHashKey\":\"7\"},null,{\"Data\":\"\"}]}"},
+        {"PutRecord", "{\"StreamName\":\"s\",\"Data\":\"YWJjZA==\",\"PartitionKey\":\"k\","
+                      "\"SequenceNumberForOrdering\":\"1\"}"},
+        {"CreateStream", "{\"StreamName\":\"n\",\"StreamModeDetails\":{\"StreamMode\":"
+                         "\"ON_DEMAND\"},\"Tags\":{\"a\":\"b\"}}"},
+        {"ListShards", "{\"StreamName\":\"s\",\"MaxResults\":1,\"ShardFilter\":{\"Type\":"
+                       "\"AT_TIMESTAMP\",\"Timestamp\":1.25}}"},
+        {"GetShardIterator", "{\"StreamName\":\"s\",\"ShardId\":\"shardId-000000000001\","
+                             "\"ShardIteratorType\":\"AT_TIMESTAMP\",\"Timestamp\":1e3}"},
+        {"GetRecords", getrec},
+        {"AddTagsToStream", "{\"StreamName\":\"s\",\"Tags\":{\"x\":\"y\",\"z\":null}}"},
+        {"RemoveTagsFromStream", "{\"StreamARN\":\"arn:aws:kinesis:r:000000000000:stream/s\","
+                                 "\"TagKeys\":[\"x\",null]}"},
+        {"ListStreams", "{\"Limit\":1,\"ExclusiveStartStreamName\":\"a\"}"},
+    };
+    static const char junk[] = "\"{}[],:0-e.\\ntx\x01\xff";
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        const char *op = cases[c][0], *body = cases[c][1];
+        size_t n = strlen(body);
+        char *buf = malloc(n + 1);
+        for (size_t len = 0; len <= n; len++) {
+            reply r = call_n(&e, op, body, len);
+            if (r.status != 200 && (r.status < 400 || r.status >= 500)) {
+                CPT_FAIL_AT("%s prefix %zu: %d %s", op, len, r.status, r.body);
+            }
+            reply_free(&r);
+        }
+        for (size_t i = 0; i < n; i++) {
+            memcpy(buf, body, n + 1);
+            buf[i] = junk[i % (sizeof(junk) - 1)];
+            reply r = call_n(&e, op, buf, n);
+            if (r.status != 200 && (r.status < 400 || r.status >= 500)) {
+                CPT_FAIL_AT("%s mutated at %zu: %d %s", op, i, r.status, r.body);
+            }
+            reply_free(&r);
+        }
+        free(buf);
+    }
+    free(it);
+    env_close(&e);
+}
+
 static void configured_region_in_arns(void)
 {
     cp_kinesis_api_cfg cfg = {.region = "ap-northeast-2"};
@@ -1629,5 +1683,6 @@ CPT_LIST = {
     {"tags", tags},
     {"stream_arn_everywhere", stream_arn_everywhere},
     {"configured_region_in_arns", configured_region_in_arns},
+    {"hostile_bodies", hostile_bodies},
     {0},
 };
