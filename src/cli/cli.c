@@ -9,6 +9,8 @@
 #include "core/mem.h"
 
 static const cp_cli_command *const commands[] = {
+    &cp_cli_serve,
+    &cp_cli_load,
     &cp_cli_demo,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

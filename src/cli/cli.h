@@ -21,6 +21,8 @@ typedef struct cp_cli_command {
 
 /* The commands, each defined in src/cli/<name>.c. */
 extern const cp_cli_command cp_cli_demo;
+extern const cp_cli_command cp_cli_serve;
+extern const cp_cli_command cp_cli_load;
 
 /* Run the command named in argv[1]; returns the process exit status. */
 int cp_cli_main(int argc, char **argv);

@@ -9,6 +9,8 @@
  */
 #include "cli/load.h"
 
+#include "cli/cli.h"
+
 #include <curl/curl.h>
 #include <math.h>
 #include <stddef.h>
@@ -374,3 +376,31 @@ void cp_load_print(const cp_load_opts *o, const cp_load_result *r, FILE *f)
             r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms, (unsigned long long) r->errors,
             (unsigned long long) r->unprocessed_retries);
 }
+
+/* ------------------------------------------------------------------------------------------
+ * The `load` command.
+ * ---------------------------------------------------------------------------------------- */
+
+static int load_cmd(void *arg, char **rest)
+{
+    (void) rest;
+    cp_load_opts *o = arg;
+    printf("changepipe load: %.0f BatchWriteItem requests/s x %d items for %.1f s over %lld "
+           "livestreams -> %s (table %s)\n",
+           o->rate, ITEMS_PER_REQUEST, (double) o->duration_ms / 1000, (long long) o->livestreams,
+           o->endpoint, o->table);
+    cp_load_result r;
+    int status = cp_load_run(o, &r);
+    cp_load_print(o, &r, stdout);
+    cp_load_result_free(&r);
+    return status;
+}
+
+const cp_cli_command cp_cli_load = {
+    .name = "load",
+    .summary = "send the article's load: BatchWriteItem requests of 25 chat items at a fixed rate",
+    .usage = NULL,
+    .opts = load_table,
+    .opts_size = sizeof(cp_load_opts),
+    .run = load_cmd,
+};

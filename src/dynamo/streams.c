@@ -834,7 +834,7 @@ int cp__dyn_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         return cp__dyn_fail(&c, rc);
     }
     cp_slice arn;
-    iter_state st;
+    iter_state st = {0};
     if (iter_decode(&c, r.iterator, &arn, &st) < 0) {
         return cp__dyn_fail_code(&c, "ValidationException", "Invalid ShardIterator");
     }

@@ -525,7 +525,7 @@ int cp_zip_extract(cp_slice zip, const char *dir, const cp_zip_limits *lim, cp_z
     }
     memset(st, 0, sizeof(*st));
     zipper z = {(const unsigned char *) zip.p, zip.len, 0, err};
-    dir_info d;
+    dir_info d = {0};
     int rc = find_end(&z, &d);
     if (rc != CP_OK) {
         return rc;

@@ -179,7 +179,7 @@ static int read_start_tag(parser *ps)
     if (rc < 0) {
         return rc;
     }
-    int node;
+    int node = -1;
     if ((rc = new_node(ps, raw, &node)) < 0) {
         return rc;
     }

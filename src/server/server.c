@@ -22,7 +22,6 @@
 #include "http/server.h"
 #include "kinesis/api.h"
 #include "lambda/api.h"
-#include "lambda/lambda.h"
 #include "objects/bucket.h"
 #include "objects/s3api.h"
 
@@ -36,7 +35,6 @@ struct cp_server {
     cp_bucket_store *buckets;
     cp_s3api *s3;
     cp_lambda *lambda;
-    cp_lambda_api *lambda_api;
     cp_dynamo_api *dynamo;
     cp_kinesis_api *kinesis;
     cp_aws_router *aws;
@@ -148,7 +146,7 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->stop_cv, NULL);
     char host[256];
-    uint16_t port;
+    uint16_t port = 0;
     int rc = split_listen(cfg->listen, host, sizeof(host), &port, err);
     if (rc == CP_OK) {
         rc = parse_credentials(s, cfg->credentials, err);
@@ -178,10 +176,9 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
                             .default_region = cfg->region};
     s->aws = cp_aws_router_new(&ac);
     s->http = cp_http_router_new();
-    cp_dynamo_cfg dc = {.region = cfg->region};
-    s->dynamo = cp_dynamo_api_new(s->db, s->streams, &dc);
-    cp_kinesis_api_cfg kc = {.region = cfg->region};
-    s->kinesis = cp_kinesis_api_new(s->streams, &kc);
+    /* ARNs echo each request's region, as AWS does. */
+    s->dynamo = cp_dynamo_api_new(s->db, s->streams, NULL);
+    s->kinesis = cp_kinesis_api_new(s->streams, NULL);
     if (cp_dynamo_api_register(s->dynamo, s->aws) != CP_OK ||
         cp_kinesis_api_register(s->kinesis, s->aws) != CP_OK) {
         cp_server_close(s);
@@ -191,16 +188,15 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
      * every route must be mounted before the listener starts. */
     cp_lambda_cfg lc = {.data_dir = cfg->data,
                         .region = cfg->region,
-                        .concurrency = (int) cfg->lambda_concurrency};
+                        .concurrency = (unsigned) cfg->lambda_concurrency};
     rc = cp_lambda_open(&lc, &s->lambda, err);
     if (rc != CP_OK) {
         cp_server_close(s);
         return rc;
     }
-    s->lambda_api = cp_lambda_api_new(s->lambda, s->aws);
-    s->s3 = cp_s3api_new(s->buckets, s->aws);
+    s->s3 = cp_s3api_new(s->buckets, s->creds ? s->aws : NULL);
     cp_http_router_add(s->http, "GET", "/health", 0, health, s);
-    cp_lambda_api_mount(s->lambda_api, s->http);
+    cp_lambda_api_mount(s->http, s->lambda);
     cp_aws_mount(s->aws, s->http);
     cp_http_router_set_fallback(s->http, cp_s3api_handle, s->s3);
 
@@ -212,7 +208,7 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
                       .ctx = s->http};
     rc = cp_http_server_open(&hc, &s->listener, err);
     if (rc == CP_OK) {
-        cp_lambda_set_runtime_port(s->lambda, cp_http_server_port(s->listener));
+        cp_lambda_attach(s->lambda, s->listener, NULL);
     }
     if (rc == CP_OK && cfg->ready_file && *cfg->ready_file) {
         rc = write_ready_file(cfg->ready_file, host, cp_http_server_port(s->listener), err);
@@ -249,11 +245,9 @@ void cp_server_close(cp_server *s)
     if (s->listener) {
         /* Refuse new work, let Lambda long-polls return, then drain in-flight requests. */
         cp_http_server_quiesce(s->listener);
-        cp_lambda_shutdown(s->lambda);
-        cp_http_server_close(s->listener);
     }
-    cp_lambda_api_free(s->lambda_api);
     cp_lambda_close(s->lambda);
+    cp_http_server_close(s->listener);
     cp_s3api_free(s->s3);
     cp_dynamo_api_free(s->dynamo);
     cp_kinesis_api_free(s->kinesis);
