@@ -26,7 +26,14 @@
 static const char *const name_pattern = "[a-zA-Z0-9_.-]+";
 static const char *const arn_pattern = "arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+";
 
-/* ================================================================ decoding */
+/* ================================================================ decoding
+ *
+ * Requests are decoded with the cp_json lexer through a small field table rather than a DOM:
+ * it sees each member's JSON type where Coral does (so type errors get Coral's wording), keeps
+ * strings with embedded NULs intact (cJSON would cut them), and costs one pass. AWS checks in
+ * this order, and so do the handlers: JSON types (SerializationException), then shapes
+ * (ValidationException, all errors at once), then semantics and lookups.
+ */
 
 static int serialization(const cp_aws_req *req, cp_http_resp *resp, const char *msg)
 {
@@ -92,7 +99,8 @@ int cp__kinesis_tok_string(const cp_aws_req *req, cp_http_resp *resp, const cp_j
     return CP_OK;
 }
 
-/* Java-style integer conversion: fractions are truncated, values outside the type fail. */
+/* Java-style integer conversion (kinesalite's recording of AWS: fractions are floored): fractions
+ * are truncated, values outside the type fail. */
 static int tok_int(const cp_aws_req *req, cp_http_resp *resp, const cp_json_tok *t, int is_long,
                    int64_t *out)
 {
@@ -143,6 +151,7 @@ static int64_t tok_ts(const cp_json_tok *t)
 int cp__kinesis_decode(const cp_aws_req *req, cp_http_resp *resp, cp_slice json, cp__kfield *f,
                        size_t n)
 {
+    /* A repeated member overwrites the earlier one, as Jackson does. */
     for (size_t i = 0; i < n; i++) {
         f[i].set = 0;
     }
@@ -190,9 +199,9 @@ int cp__kinesis_decode(const cp_aws_req *req, cp_http_resp *resp, cp_slice json,
         case CP__KF_BOOL:
             if (t.type == CP_JSON_TRUE || t.type == CP_JSON_FALSE) {
                 fd->i = t.type == CP_JSON_TRUE;
-            } else if (t.type == CP_JSON_STRING && !t.escaped &&
+            } else if (t.type == CP_JSON_STRING && !t.escaped && /* Jackson coerces these */
                        (cp_http_slice_ieq(t.s, "true") || cp_http_slice_ieq(t.s, "false"))) {
-                fd->i = cp_http_slice_ieq(t.s, "true"); /* Jackson coerces these */
+                fd->i = cp_http_slice_ieq(t.s, "true");
             } else if (t.type == CP_JSON_STRING) {
                 char up[64];
                 size_t k = 0;
@@ -287,7 +296,12 @@ int cp__kinesis_strings(const cp_aws_req *req, cp_http_resp *resp, cp_slice raw,
     return CP_OK;
 }
 
-/* ================================================================ validation */
+/* ================================================================ validation
+ *
+ * The ValidationException text is Coral's: "Value '<v>' at '<path>' failed to satisfy
+ * constraint: <rule>", paths in lowerCamelCase ("records.3.member.partitionKey"), joined with
+ * "; " under "N validation error(s) detected: ". Lengths count UTF-16 units, as Java does.
+ */
 
 size_t cp__kinesis_chars(cp_slice s)
 {
@@ -392,6 +406,7 @@ void cp__verr_len(cp__verr *v, cp_slice s, const char *path, size_t min, size_t 
     cp__verr_value(v, s, path, c);
 }
 
+/* [a-zA-Z0-9_.-]+: the model's pattern for stream names and shard ids. */
 static int name_chars_ok(cp_slice s)
 {
     if (s.len == 0) {
@@ -486,6 +501,7 @@ void cp__verr_enum(cp__verr *v, cp_slice s, const char *path, const char *const 
     cp_buf_free(&c);
 }
 
+/* One reply for every shape error found, as AWS lists them all rather than the first. */
 int cp__verr_reply(cp__verr *v, const cp_aws_req *req, cp_http_resp *resp)
 {
     if (v->n == 0) {
@@ -515,6 +531,9 @@ void cp__verr_stream(cp__verr *v, const cp__kfield *name, const cp__kfield *arn)
 
 /* ================================================================ shared replies */
 
+/* AWS now recommends StreamARN over StreamName. The ARN's region is not checked (one server
+ * answers for whichever region a client signs for); its account must be ours, since a foreign
+ * account's stream cannot exist here. */
 int cp__kinesis_stream_or_reply(const cp_aws_req *req, cp_http_resp *resp, const cp__kfield *name,
                                 const cp__kfield *arn, cp_slice *out)
 {
@@ -543,6 +562,8 @@ int cp__kinesis_stream_or_reply(const cp_aws_req *req, cp_http_resp *resp, const
         *out = name->s;
         return CP_OK;
     }
+    /* Both members are optional in the model, so this is a semantic error, not a shape one
+     * (wording as kinesis-mock, which tracks AWS). */
     return cp_aws_reply_error(resp, req->service, "InvalidArgumentException",
                               "Neither streamArn or streamName was provided");
 }
@@ -598,6 +619,8 @@ int cp__kinesis_reply_throttled(const cp_aws_req *req, cp_http_resp *resp, cp_sl
 
 /* ================================================================ response writing */
 
+/* Timestamps are epoch seconds in AWS JSON; writing milliseconds there (LocalStack #7372) or
+ * dropping the fraction breaks consumers that order by arrival time. */
 void cp__kinesis_put_ts(cp_buf *out, int64_t ms)
 {
     if (ms < 0) {
@@ -651,6 +674,8 @@ void cp__kinesis_put_shard(cp_buf *out, const cp_stream_shard_desc *d)
 
 /* ================================================================ lifecycle */
 
+/* The defaults are AWS's classic limits: 1 MiB per record, 5 MiB per PutRecords call, and
+ * iterators (and ListShards tokens) valid for 5 minutes. */
 cp_kinesis_api *cp_kinesis_api_new(cp_streams *streams, const cp_kinesis_api_cfg *cfg)
 {
     cp_kinesis_api_cfg def = {0};

@@ -15,6 +15,15 @@
  * PutRecord and PutRecords are parsed in one pass with the cp_json lexer (base64 decoded
  * straight into one buffer); the rest use the same lexer through a small field table.
  *
+ * Differences from AWS (for the compatibility docs): streams are ACTIVE as soon as
+ * CreateStream/UpdateShardCount answer (no CREATING/UPDATING window); tags live in memory and
+ * are lost on restart; ListShards' AT_TIMESTAMP/FROM_TIMESTAMP filters return every shard still
+ * within retention (a superset; consumers follow parent links); ListStreams NextTokens do not
+ * expire; iterators issued before a restart are answered with ExpiredIteratorException unless
+ * a token key is configured; no SplitShard/MergeShards, enhanced fan-out, encryption or
+ * UpdateStreamMode; shape-error wording follows kinesalite/kinesis-mock where AWS's exact text
+ * is not recorded.
+ *
  * Threads: after cp_kinesis_api_register the handlers run concurrently on every server worker
  * thread; the api object is immutable then except for the tag table, which has its own lock.
  */

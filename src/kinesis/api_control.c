@@ -231,6 +231,10 @@ static int add_tags_or_reply(cp_kinesis_api *api, const cp_aws_req *req, cp_http
     return CP_OK;
 }
 
+/* CreateStream. AWS answers {} and shows CREATING for a while; the manager creates streams
+ * synchronously and durably, so the stream is ACTIVE by the time we answer and the CLI's
+ * `wait stream-exists` returns on its first poll. StreamModeDetails defaults to PROVISIONED;
+ * WarmThroughputMiBps and MaxRecordSizeInKiB are newer members we ignore. */
 static int op_create_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -286,6 +290,8 @@ static int op_create_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp
     return CP_OK;
 }
 
+/* DeleteStream: AWS shows DELETING for a while; the manager returns once the stream is gone
+ * (a crash half-way is finished on the next open). */
 static int op_delete_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -332,6 +338,9 @@ static int describe_or_reply(cp_kinesis_api *api, const cp_aws_req *req, cp_http
     return rc == CP_OK ? CP_OK : cp__kinesis_reply_rc(req, resp, rc, &err);
 }
 
+/* DescribeStream: the model allows Limit up to 10000 but AWS returns at most 100 shards and
+ * says HasMoreShards; the CLI then pages with ExclusiveStartShardId = the last shard shown.
+ * Closed shards past retention are no longer listed (the manager drops them). */
 static int op_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -381,6 +390,7 @@ static int op_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *re
     return CP_OK;
 }
 
+/* DescribeStreamSummary: what the KCL polls; ConsumerCount is 0 (no enhanced fan-out). */
 static int op_describe_stream_summary(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -403,6 +413,9 @@ static int op_describe_stream_summary(void *ctx, const cp_aws_req *req, cp_http_
     return CP_OK;
 }
 
+/* ListStreams: names in byte order, at most 100 per call. Newer clients page with NextToken
+ * (the CLI's paginator stops when it is absent), older ones with ExclusiveStartStreamName;
+ * both are served. The token is sealed like an iterator but does not expire. */
 static int op_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -524,6 +537,8 @@ static int cursor_decode(cp_slice raw, shard_cursor *c)
     return r.failed || r.p != r.end ? CP_EINVAL : CP_OK;
 }
 
+/* ListShards, the KCL's way to discover shards: pages of up to 1000 with a sealed NextToken
+ * that expires like AWS's (ExpiredNextTokenException after 300 s). */
 static int op_list_shards(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -669,6 +684,8 @@ static int op_list_shards(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
+/* Increase/DecreaseStreamRetentionPeriod. The model puts no bounds on the hours, so 24..8760
+ * and the direction are semantic checks (InvalidArgumentException, worded by the manager). */
 static int retention(void *ctx, const cp_aws_req *req, cp_http_resp *resp, int increase)
 {
     cp_kinesis_api *api = ctx;
@@ -702,6 +719,10 @@ static int op_decrease_retention(void *ctx, const cp_aws_req *req, cp_http_resp 
     return retention(ctx, req, resp, 0);
 }
 
+/* UpdateShardCount (UNIFORM_SCALING only, as AWS). AWS performs it as a series of splits and
+ * merges over minutes; the manager closes every open shard and opens the target number of
+ * children at once, so the stream is ACTIVE again when we answer. Refused for on-demand
+ * streams, which AWS scales by itself. */
 static int op_update_shard_count(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -730,7 +751,7 @@ static int op_update_shard_count(void *ctx, const cp_aws_req *req, cp_http_resp 
         describe_or_reply(api, req, resp, name, &d) != CP_OK) {
         return CP_EFAIL;
     }
-    size_t current = d->open_shards;
+    size_t current = d->open_shards; /* CurrentShardCount: open shards before the update */
     int on_demand = d->mode == CP_STREAM_ON_DEMAND;
     cp_stream_desc_free(d);
     if (on_demand) {
@@ -754,6 +775,7 @@ static int op_update_shard_count(void *ctx, const cp_aws_req *req, cp_http_resp 
     return CP_OK;
 }
 
+/* AddTagsToStream: existing keys take the new value; 50 tags per stream at most. */
 static int op_add_tags(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -784,6 +806,8 @@ static int op_add_tags(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return rc;
 }
 
+/* ListTagsForStream: keys in byte order after ExclusiveStartTagKey, Limit (1..50) at a time.
+ * Without a Limit every tag fits in one page (a stream has at most 50). */
 static int op_list_tags(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -831,6 +855,7 @@ static int op_list_tags(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
+/* RemoveTagsFromStream: unknown keys are ignored, as AWS does. */
 static int op_remove_tags(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;

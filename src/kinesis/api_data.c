@@ -45,7 +45,13 @@ static int decimal_ok(cp_slice s, size_t max_digits)
     return 1;
 }
 
-/* ================================================================ PutRecord(s): one pass */
+/* ================================================================ PutRecord(s): one pass
+ *
+ * PutRecords carries the load (500 records, 5 MiB): the body is lexed once, Data is base64
+ * decoded straight into one buffer and partition keys are borrowed from the body, so a call
+ * costs a handful of allocations whatever its size. Shape checks run after the pass, in a
+ * fixed order, because AWS deserialises the whole body before validating anything.
+ */
 
 typedef struct rec_in {
     cp_slice pk, ehk;          /* borrow the body or the request scratch */
@@ -298,7 +304,9 @@ static int parse_put(const cp_aws_req *req, cp_http_resp *resp, put_req *p, int 
     return CP_OK;
 }
 
-/* Shape checks of one record; `prefix` is "" (PutRecord) or "records.N.member.". */
+/* Shape checks of one record; `prefix` is "" (PutRecord) or "records.N.member.". The model
+ * limits Data to 1 MiB on its own; the manager separately refuses a record whose key plus data
+ * exceed the stream's record limit (InvalidArgumentException). */
 static void verr_record(cp__verr *v, const cp_kinesis_api *api, const rec_in *r, const char *prefix)
 {
     char path[64];
@@ -478,6 +486,10 @@ int cp__kinesis_op_put_record(void *ctx, const cp_aws_req *req, cp_http_resp *re
     return rc;
 }
 
+/* PutRecords. Shape errors and an unknown stream fail the whole call; after that, failures
+ * are per record (ErrorCode/ErrorMessage in place of ShardId/SequenceNumber, counted in
+ * FailedRecordCount) while the other records are durable: a throttled record from the
+ * limiter, or InternalFailure when its shard's append failed. */
 int cp__kinesis_op_put_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -573,7 +585,13 @@ int cp__kinesis_op_put_records(void *ctx, const cp_aws_req *req, cp_http_resp *r
     return rc;
 }
 
-/* ================================================================ iterators */
+/* ================================================================ iterators
+ *
+ * A ShardIterator is a sealed (stream, shard, read position) issued at a time (api_token.c):
+ * opaque, tamper-proof, valid for 5 minutes. Positions are the manager's, so an iterator keeps
+ * working across resharding (a closed shard stays readable) and retention (a trimmed position
+ * resumes at the trim horizon).
+ */
 
 static void iter_encode(cp_buf *out, cp_slice stream, uint32_t shard, uint64_t pos)
 {
@@ -631,6 +649,7 @@ static int admit_read(cp_kinesis_api *api, const cp_aws_req *req, cp_http_resp *
     return CP_OK;
 }
 
+/* GetShardIterator: all five types; Timestamp in epoch seconds with a fraction. */
 int cp__kinesis_op_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -667,6 +686,7 @@ int cp__kinesis_op_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_
         return CP_EFAIL;
     }
     uint32_t shard;
+    /* A shard id that is not "shardId-" + 12 digits cannot name any shard. */
     if (cp_shard_id_parse(f[SHARD].s, &shard) != CP_OK) {
         return cp_aws_reply_errorf(resp, req->service, "ResourceNotFoundException",
                                    "Could not find shard %.*s in stream %.*s under account %s.",
@@ -765,6 +785,9 @@ static int put_children(cp_kinesis_api *api, const cp_aws_req *req, cp_http_resp
     return CP_OK;
 }
 
+/* GetRecords: up to Limit (default and maximum 10000) records and about 10 MiB from the
+ * iterator's position, never waiting for new ones. An empty page with a NextShardIterator is
+ * normal; MillisBehindLatest says how far the page ends behind the shard's newest record. */
 int cp__kinesis_op_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
     cp_kinesis_api *api = ctx;
@@ -795,6 +818,8 @@ int cp__kinesis_op_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *r
     if (rc == CP_OK) {
         rc = iter_decode(cp_buf_slice(&payload), &stream, &shard, &pos);
     }
+    /* Sealed with another key: issued before a restart (the key is per process unless
+     * configured). Expired, not invalid, so clients fetch a new iterator and carry on. */
     if (rc == CP_EEXPIRED) {
         cp_buf_free(&payload);
         return cp_aws_reply_error(resp, req->service, "ExpiredIteratorException",
@@ -817,6 +842,7 @@ int cp__kinesis_op_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *r
         return cp_aws_reply_error(resp, req->service, "InvalidArgumentException",
                                   "Invalid ShardIterator.");
     }
+    /* Same wording as AWS, times in Java's Date.toString() form. */
     if (now - issued > api->ttl_ms) {
         char at[48], then[48];
         java_date(issued, then);
