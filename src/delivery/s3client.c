@@ -142,8 +142,8 @@ int cp_s3client_new(const cp_s3_sink_cfg *cfg, cp_s3client **out, cp_err *err)
     /* UNSIGNED-PAYLOAD over plain http would let anyone on the path change the bytes
      * undetected but for Content-MD5; AWS allows it only over TLS, and so do we. */
     c->unsigned_payload = cfg->unsigned_payload && c->https;
-    c->threshold = cfg->multipart_threshold ? cfg->multipart_threshold
-                                            : CP_S3_DEFAULT_MULTIPART_THRESHOLD;
+    c->threshold =
+        cfg->multipart_threshold ? cfg->multipart_threshold : CP_S3_DEFAULT_MULTIPART_THRESHOLD;
     c->part_size = cfg->part_size ? cfg->part_size : CP_S3_DEFAULT_PART_SIZE;
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : CP_S3_DEFAULT_TIMEOUT_MS;
     c->connect_timeout_ms =
@@ -215,13 +215,13 @@ typedef struct s3_call {
     const char *op;     /* S3 operation name, for messages */
     const char *method; /* GET, HEAD, PUT, POST, DELETE */
     const char *bucket;
-    cp_slice key;               /* empty for bucket-level requests */
-    const char *query;          /* raw, already encoded; "" when none */
-    cp_slice body;              /* sent for PUT and POST */
-    const char *content_type;   /* NULL: none */
+    cp_slice key;             /* empty for bucket-level requests */
+    const char *query;        /* raw, already encoded; "" when none */
+    cp_slice body;            /* sent for PUT and POST */
+    const char *content_type; /* NULL: none */
     const char *content_encoding;
-    const char *range;          /* "bytes=a-b" or NULL */
-    size_t max_answer;          /* bytes of answer body we accept */
+    const char *range; /* "bytes=a-b" or NULL */
+    size_t max_answer; /* bytes of answer body we accept */
 } s3_call;
 
 typedef struct s3_answer {
@@ -385,8 +385,8 @@ static int vhost_ok(const cp_s3client *c, const char *bucket)
 static void what(const s3_call *call, char *out, size_t cap)
 {
     int klen = call->key.len > 96 ? 96 : (int) call->key.len;
-    snprintf(out, cap, "S3 %s %s/%.*s%s", call->op, call->bucket, klen, call->key.p ? call->key.p : "",
-             call->key.len > 96 ? "..." : "");
+    snprintf(out, cap, "S3 %s %s/%.*s%s", call->op, call->bucket, klen,
+             call->key.p ? call->key.p : "", call->key.len > 96 ? "..." : "");
 }
 
 /* Codes S3 documents as worth retrying even though some come with a 4xx status; and the
@@ -396,9 +396,18 @@ static void what(const s3_call *call, char *out, size_t cap)
 static int retryable_code(const char *code)
 {
     static const char *const codes[] = {
-        "SlowDown",        "RequestTimeout", "InternalError",       "ServiceUnavailable",
-        "OperationAborted", "Throttling",    "ThrottlingException", "RequestTimeTooSkewed",
-        "BadDigest",       "XAmzContentSHA256Mismatch", "IncompleteBody", "NoSuchUpload",
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "OperationAborted",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeTooSkewed",
+        "BadDigest",
+        "XAmzContentSHA256Mismatch",
+        "IncompleteBody",
+        "NoSuchUpload",
         NULL,
     };
     for (size_t i = 0; codes[i]; i++) {
@@ -440,8 +449,7 @@ static int parse_error_doc(cp_slice body, cp_s3_status *st)
 }
 
 /* Classify an HTTP answer that is an error (non-2xx, or a 200 carrying <Error>). */
-static int classify_http(const s3_call *call, const s3_answer *a, cp_s3_status *st,
-                         cp_err *err)
+static int classify_http(const s3_call *call, const s3_answer *a, cp_s3_status *st, cp_err *err)
 {
     char w[160];
     what(call, w, sizeof(w));
@@ -501,8 +509,7 @@ static int classify_curl(const s3_call *call, CURLcode cc, const char *errbuf, c
  * Sign and perform one request. CP_OK for a 2xx answer (a->body holds it), else the
  * classified failure with st and err filled. a must be initialised by the caller.
  */
-static int perform(cp_s3client *c, const s3_call *call, s3_answer *a, cp_s3_status *st,
-                   cp_err *err)
+static int perform(cp_s3client *c, const s3_call *call, s3_answer *a, cp_s3_status *st, cp_err *err)
 {
     memset(st, 0, sizeof(*st));
     if (!call->bucket || !*call->bucket) {
@@ -555,8 +562,8 @@ static int perform(cp_s3client *c, const s3_call *call, s3_answer *a, cp_s3_stat
     hs[n++] = (cp_http_header){CP_SLICE("X-Amz-Date"), cp_slice_str(amz_date)};
     hs[n++] = (cp_http_header){CP_SLICE("X-Amz-Content-Sha256"), cp_slice_str(sha)};
     if (c->session_token) {
-        hs[n++] = (cp_http_header){CP_SLICE("X-Amz-Security-Token"),
-                                   cp_slice_str(c->session_token)};
+        hs[n++] =
+            (cp_http_header){CP_SLICE("X-Amz-Security-Token"), cp_slice_str(c->session_token)};
     }
     if (has_body) {
         hs[n++] = (cp_http_header){CP_SLICE("Content-MD5"), cp_slice_str(md5_b64)};
@@ -565,14 +572,15 @@ static int perform(cp_s3client *c, const s3_call *call, s3_answer *a, cp_s3_stat
         hs[n++] = (cp_http_header){CP_SLICE("Content-Type"), cp_slice_str(call->content_type)};
     }
     if (call->content_encoding) {
-        hs[n++] = (cp_http_header){CP_SLICE("Content-Encoding"),
-                                   cp_slice_str(call->content_encoding)};
+        hs[n++] =
+            (cp_http_header){CP_SLICE("Content-Encoding"), cp_slice_str(call->content_encoding)};
     }
     if (call->range) {
         hs[n++] = (cp_http_header){CP_SLICE("Range"), cp_slice_str(call->range)};
     }
-    cp_sigv4_msg m = {cp_slice_str(call->method), cp_buf_slice(&path), cp_slice_str(call->query),
-                      hs, n, cp_slice_str(sha)};
+    cp_sigv4_msg m = {
+        cp_slice_str(call->method), cp_buf_slice(&path), cp_slice_str(call->query), hs, n,
+        cp_slice_str(sha)};
     cp_sigv4_signer signer = {cp_slice_str(c->access_key), cp_slice_str(c->secret_key),
                               cp_slice_str(c->region), CP_SLICE("s3"), CP_SIGV4_S3};
     cp_buf authz = CP_BUF_INIT, line = CP_BUF_INIT;
@@ -728,9 +736,8 @@ static cp_slice root_child_text(const cp_xml_doc *doc, const char *name)
     return n >= 0 ? cp_xml_text(doc, n) : cp_slice_of("", 0);
 }
 
-static int mpu_create(cp_s3client *c, const char *bucket, cp_slice key,
-                      const cp_s3_put_opts *opts, cp_buf *upload_id, cp_s3_status *st,
-                      cp_err *err)
+static int mpu_create(cp_s3client *c, const char *bucket, cp_slice key, const cp_s3_put_opts *opts,
+                      cp_buf *upload_id, cp_s3_status *st, cp_err *err)
 {
     s3_call call = {.op = "CreateMultipartUpload",
                     .method = "POST",
@@ -859,8 +866,8 @@ int cp_s3client_put_multipart(cp_s3client *c, const char *bucket, cp_slice key, 
             if (parse_error_doc(cp_buf_slice(&a.body), st)) {
                 rc = classify_http(&call, &a, st, err);
             } else {
-                rc = cp_err_set(err, CP_RETRY,
-                                "S3 CompleteMultipartUpload %s: unexpected answer", bucket);
+                rc = cp_err_set(err, CP_RETRY, "S3 CompleteMultipartUpload %s: unexpected answer",
+                                bucket);
             }
         }
         cp_xml_doc_free(&doc);
@@ -906,9 +913,9 @@ static void fill_info(const s3_answer *a, uint64_t body_len, cp_s3_obj_info *inf
     snprintf(info->last_modified, sizeof(info->last_modified), "%s", a->last_modified);
 }
 
-int cp_s3client_get(cp_s3client *c, const char *bucket, cp_slice key, uint64_t off,
-                    uint64_t len, size_t max_bytes, cp_buf *out, cp_s3_obj_info *info,
-                    cp_s3_status *st, cp_err *err)
+int cp_s3client_get(cp_s3client *c, const char *bucket, cp_slice key, uint64_t off, uint64_t len,
+                    size_t max_bytes, cp_buf *out, cp_s3_obj_info *info, cp_s3_status *st,
+                    cp_err *err)
 {
     cp_s3_status local;
     st = st ? st : &local;
@@ -987,9 +994,8 @@ static cp_slice unquote(cp_slice s)
     return s;
 }
 
-int cp_s3client_list(cp_s3client *c, const char *bucket, const cp_s3_list_req *rq,
-                     cp_s3_list_cb cb, void *ctx, cp_s3_list_res *res, cp_s3_status *st,
-                     cp_err *err)
+int cp_s3client_list(cp_s3client *c, const char *bucket, const cp_s3_list_req *rq, cp_s3_list_cb cb,
+                     void *ctx, cp_s3_list_res *res, cp_s3_status *st, cp_err *err)
 {
     cp_s3_status local;
     st = st ? st : &local;

@@ -34,8 +34,8 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define CP_S3_MIN_PART_SIZE (5u * 1024 * 1024)            /* S3's minimum for all but the last */
-#define CP_S3_MAX_PARTS     10000                          /* S3's limit per upload */
+#define CP_S3_MIN_PART_SIZE               (5u * 1024 * 1024) /* S3's minimum for all but the last */
+#define CP_S3_MAX_PARTS                   10000              /* S3's limit per upload */
 #define CP_S3_DEFAULT_MULTIPART_THRESHOLD (16u * 1024 * 1024)
 #define CP_S3_DEFAULT_PART_SIZE           (8u * 1024 * 1024)
 #define CP_S3_DEFAULT_TIMEOUT_MS          120000u /* whole request, upload included */
@@ -47,23 +47,23 @@
  * timeouts mean the defaults above. Strings are copied by cp_s3client_new / cp_s3_sink_new.
  */
 typedef struct cp_s3_sink_cfg {
-    const char *endpoint;   /* "http[s]://host[:port][/base]"; required. For AWS:
-                             * "https://s3.<region>.amazonaws.com" */
-    const char *region;     /* signing region; NULL or "" = "us-east-1" */
-    const char *access_key; /* required */
-    const char *secret_key; /* required; never logged or copied into messages */
-    const char *session_token;  /* optional X-Amz-Security-Token (temporary credentials) */
-    int path_style;             /* 1: http://host/bucket/key (default, what local servers
-                                 * expect); 0: http://bucket.host/key (virtual-hosted; falls
-                                 * back to path-style for bucket names that are not DNS labels) */
-    size_t multipart_threshold; /* objects above this many bytes use multipart upload;
-                                 * 0 = 16 MiB */
-    size_t part_size;           /* multipart part size, >= 5 MiB; 0 = 8 MiB. Raised as needed
-                                 * to stay within 10000 parts */
+    const char *endpoint;        /* "http[s]://host[:port][/base]"; required. For AWS:
+                                  * "https://s3.<region>.amazonaws.com" */
+    const char *region;          /* signing region; NULL or "" = "us-east-1" */
+    const char *access_key;      /* required */
+    const char *secret_key;      /* required; never logged or copied into messages */
+    const char *session_token;   /* optional X-Amz-Security-Token (temporary credentials) */
+    int path_style;              /* 1: http://host/bucket/key (default, what local servers
+                                  * expect); 0: http://bucket.host/key (virtual-hosted; falls
+                                  * back to path-style for bucket names that are not DNS labels) */
+    size_t multipart_threshold;  /* objects above this many bytes use multipart upload;
+                                  * 0 = 16 MiB */
+    size_t part_size;            /* multipart part size, >= 5 MiB; 0 = 8 MiB. Raised as needed
+                                  * to stay within 10000 parts */
     unsigned timeout_ms;         /* one whole request (connect + upload + answer); 0 = 120 s */
     unsigned connect_timeout_ms; /* TCP/TLS connect; 0 = 5 s */
-    int unsigned_payload; /* https only: sign "UNSIGNED-PAYLOAD" instead of hashing the body
-                           * (Content-MD5 still protects the bytes); ignored over http */
+    int unsigned_payload;        /* https only: sign "UNSIGNED-PAYLOAD" instead of hashing the body
+                                  * (Content-MD5 still protects the bytes); ignored over http */
 } cp_s3_sink_cfg;
 
 #define CP_S3_SINK_CFG_INIT ((cp_s3_sink_cfg){.path_style = 1})
@@ -72,9 +72,9 @@ typedef struct cp_s3client cp_s3client;
 
 /* What the server said, for callers that want more than err->msg. */
 typedef struct cp_s3_status {
-    long http_status;   /* 0 when no HTTP answer arrived (connection error, timeout) */
-    char code[64];      /* S3 error Code ("NoSuchBucket"), or "" */
-    char message[256];  /* S3 error Message, or the transport error text, or "" */
+    long http_status;    /* 0 when no HTTP answer arrived (connection error, timeout) */
+    char code[64];       /* S3 error Code ("NoSuchBucket"), or "" */
+    char message[256];   /* S3 error Message, or the transport error text, or "" */
     char request_id[64]; /* x-amz-request-id, or "" */
 } cp_s3_status;
 
@@ -116,12 +116,12 @@ int cp_s3client_put_multipart(cp_s3client *c, const char *bucket, cp_slice key, 
 
 /* Metadata of an object, from HeadObject or GetObject. */
 typedef struct cp_s3_obj_info {
-    uint64_t size;              /* Content-Length of the object (the whole object for GET with a
-                                 * range: from Content-Range) */
-    char etag[80];              /* as sent, quotes removed */
-    char content_type[128];     /* "" when absent */
-    char content_encoding[32];  /* "" when absent */
-    char last_modified[40];     /* the HTTP date as sent */
+    uint64_t size;             /* Content-Length of the object (the whole object for GET with a
+                                * range: from Content-Range) */
+    char etag[80];             /* as sent, quotes removed */
+    char content_type[128];    /* "" when absent */
+    char content_encoding[32]; /* "" when absent */
+    char last_modified[40];    /* the HTTP date as sent */
 } cp_s3_obj_info;
 
 /*
@@ -131,9 +131,9 @@ typedef struct cp_s3_obj_info {
  * (may be NULL) gets the metadata. Returns CP_OK, CP_ENOTFOUND (no such key), CP_RETRY,
  * CP_EFAIL, CP_ETOOBIG.
  */
-int cp_s3client_get(cp_s3client *c, const char *bucket, cp_slice key, uint64_t off,
-                    uint64_t len, size_t max_bytes, cp_buf *out, cp_s3_obj_info *info,
-                    cp_s3_status *st, cp_err *err);
+int cp_s3client_get(cp_s3client *c, const char *bucket, cp_slice key, uint64_t off, uint64_t len,
+                    size_t max_bytes, cp_buf *out, cp_s3_obj_info *info, cp_s3_status *st,
+                    cp_err *err);
 
 /* HeadObject: the metadata alone. Returns CP_OK, CP_ENOTFOUND, CP_RETRY, CP_EFAIL. */
 int cp_s3client_head(cp_s3client *c, const char *bucket, cp_slice key, cp_s3_obj_info *info,
@@ -141,10 +141,10 @@ int cp_s3client_head(cp_s3client *c, const char *bucket, cp_slice key, cp_s3_obj
 
 /* One entry of a listing page; everything borrowed for the duration of the callback. */
 typedef struct cp_s3_list_entry {
-    cp_slice key;        /* object key, or the common prefix when is_prefix */
-    int is_prefix;       /* a CommonPrefixes entry (size, etag, last_modified unset) */
+    cp_slice key;  /* object key, or the common prefix when is_prefix */
+    int is_prefix; /* a CommonPrefixes entry (size, etag, last_modified unset) */
     uint64_t size;
-    cp_slice etag;       /* quotes removed */
+    cp_slice etag;          /* quotes removed */
     cp_slice last_modified; /* ISO 8601 as sent */
 } cp_s3_list_entry;
 
@@ -160,8 +160,8 @@ typedef struct cp_s3_list_req {
 } cp_s3_list_req;
 
 typedef struct cp_s3_list_res {
-    size_t count;    /* entries passed to the callback */
-    int truncated;   /* IsTruncated */
+    size_t count;      /* entries passed to the callback */
+    int truncated;     /* IsTruncated */
     cp_buf next_token; /* NextContinuationToken when truncated (caller frees) */
 } cp_s3_list_res;
 
@@ -172,9 +172,8 @@ typedef struct cp_s3_list_res {
  * first; free res->next_token when done. Returns CP_OK, CP_RETRY, CP_EFAIL (NoSuchBucket...),
  * CP_ECORRUPT (an answer that is not a ListBucketResult), or the callback's non-zero value.
  */
-int cp_s3client_list(cp_s3client *c, const char *bucket, const cp_s3_list_req *rq,
-                     cp_s3_list_cb cb, void *ctx, cp_s3_list_res *res, cp_s3_status *st,
-                     cp_err *err);
+int cp_s3client_list(cp_s3client *c, const char *bucket, const cp_s3_list_req *rq, cp_s3_list_cb cb,
+                     void *ctx, cp_s3_list_res *res, cp_s3_status *st, cp_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* The sink (src/delivery/sinks/s3.c)                                                          */

@@ -19,10 +19,10 @@
 #include "objects/bucket.h"
 #include "objects/s3api.h"
 
-#define AK "AKIDS3SINKTEST"
-#define SK "s3-sink-test-secret/key+value"
+#define AK     "AKIDS3SINKTEST"
+#define SK     "s3-sink-test-secret/key+value"
 #define BUCKET "deliveries"
-#define MIB (1024u * 1024u)
+#define MIB    (1024u * 1024u)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Fixture: bucket store + s3api + fault-injecting front + HTTP server                         */
@@ -332,7 +332,8 @@ static void put_small_objects(void)
         CPT_EQ_INT(strlen(fx.log[i].content_md5), 24);
     }
     CPT_EQ_STR(fx.log[0].content_encoding, "gzip");
-    CPT_EQ_STR(fx.log[0].path, "/" BUCKET "/Livestreams/LivestreamID%3D42/ds-1-2024-01-02-03-04-05-abc");
+    CPT_EQ_STR(fx.log[0].path,
+               "/" BUCKET "/Livestreams/LivestreamID%3D42/ds-1-2024-01-02-03-04-05-abc");
     pthread_mutex_unlock(&fx.mu);
     /* Idempotent: the same key and bytes again leave the same object. */
     char body[1000];
@@ -444,8 +445,12 @@ static void multipart_failure_aborts(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         clear_log();
-        set_fault((fault){.method = "PUT", .query = "partNumber=", .skip = 1, .count = 1,
-                          .status = cases[i].status, .code = cases[i].code});
+        set_fault((fault){.method = "PUT",
+                          .query = "partNumber=",
+                          .skip = 1,
+                          .count = 1,
+                          .status = cases[i].status,
+                          .code = cases[i].code});
         CPT_EQ_INT(put_via_sink(sink, "mp/fail", cp_slice_of(body, len), NULL, &err),
                    cases[i].want);
         CPT_CHECK(strstr(err.msg, "UploadPart") != NULL);
@@ -473,13 +478,16 @@ static void multipart_failure_aborts(void)
 
     /* CompleteMultipartUpload answering 200 with an <Error> document is a failure. */
     clear_log();
-    set_fault((fault){.method = "POST", .query = "uploadId=", .count = 1, .status = 200,
+    set_fault((fault){.method = "POST",
+                      .query = "uploadId=",
+                      .count = 1,
+                      .status = 200,
                       .code = "InternalError"});
     CPT_EQ_INT(put_via_sink(sink, "mp/fail", cp_slice_of(body, len), NULL, &err), CP_RETRY);
     CPT_CHECK(strstr(err.msg, "InternalError") != NULL);
     CPT_EQ_INT(count_seen("DELETE", "uploadId="), 1);
-    set_fault((fault){.method = "POST", .query = "uploadId=", .count = 1, .status = 400,
-                      .code = "InvalidPart"});
+    set_fault((fault){
+        .method = "POST", .query = "uploadId=", .count = 1, .status = 400, .code = "InvalidPart"});
     CPT_EQ_INT(put_via_sink(sink, "mp/fail", cp_slice_of(body, len), NULL, &err), CP_EFAIL);
     CPT_EQ_INT(cp_bucket_exists(fx.store, BUCKET, CP_SLICE("mp/fail"), &err), 0);
     /* And once the faults are gone the same call stores the object. */
@@ -554,8 +562,7 @@ static void classification(void)
     CPT_EQ_STR(st.message, "injected NoSuchBucket");
     CPT_EQ_STR(st.request_id, "FAULT42");
     /* No fault: OK. */
-    CPT_EQ_INT(cp_s3client_put(cl, BUCKET, CP_SLICE("k"), CP_SLICE("x"), NULL, &st, &err),
-               CP_OK);
+    CPT_EQ_INT(cp_s3client_put(cl, BUCKET, CP_SLICE("k"), CP_SLICE("x"), NULL, &st, &err), CP_OK);
     CPT_EQ_INT(st.http_status, 200);
     cp_s3client_free(cl);
     cp_sink_s3.destroy(sink);
@@ -888,8 +895,14 @@ static void unsigned_payload_needs_https(void)
 static void config_errors(void)
 {
     static const char *bad[] = {
-        NULL, "", "ftp://host", "127.0.0.1:9000", "http://", "http://host?x=1",
-        "http://user@host/", "http://host/base#frag",
+        NULL,
+        "",
+        "ftp://host",
+        "127.0.0.1:9000",
+        "http://",
+        "http://host?x=1",
+        "http://user@host/",
+        "http://host/base#frag",
     };
     cp_err err = {0};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -26,7 +26,7 @@
 #include "delivery/sink.h"
 
 #define BUCKET "cp-sink"
-#define MIB (1024u * 1024u)
+#define MIB    (1024u * 1024u)
 /* s3rver checks the access key (it ignores V4 signatures): its one built-in account. */
 #define S3RVER_KEY "S3RVER"
 
@@ -434,9 +434,9 @@ static void server_down_then_back(void)
     CPT_EQ_INT(s.port, port);
     int retries = 0;
     int64_t deadline = cp_clock_mono_ns() + 30 * 1000000000ll;
-    CPT_EQ_INT(put_until_ok(sink, "during", CP_SLICE("written during the outage"), deadline,
-                            &retries),
-               CP_OK);
+    CPT_EQ_INT(
+        put_until_ok(sink, "during", CP_SLICE("written during the outage"), deadline, &retries),
+        CP_OK);
     CPT_EQ_INT(put_until_ok(sink, "during-big", cp_slice_of(big, big_len), deadline, &retries),
                CP_OK);
     expect_object(s.endpoint, "before", CP_SLICE("delivered before the outage"), NULL);
