@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/proto.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "lambda/lambda_int.h"
@@ -191,6 +192,17 @@ int cp_lambda_api_functions(void *ctx, const cp_http_req *req, cp_http_resp *res
     int post = cp_slice_eq(req->method, CP_SLICE("POST"));
     int del = cp_slice_eq(req->method, CP_SLICE("DELETE"));
     cp_err err = {0};
+    const cp_aws_router *aws = cp__lambda_auth(l);
+    if (aws) {
+        /* Lambda allows 5 minutes of clock skew, like the JSON services other than DynamoDB. */
+        cp_sigv4_auth auth;
+        cp_sigv4_err serr;
+        if (cp_aws_authenticate(aws, req, "lambda", 300, 0, &auth, &serr) < 0) {
+            return reply_error(resp, cp_aws_sigv4_exception(serr.kind),
+                               serr.kind == CP_SIGV4_MISSING ? "Missing Authentication Token"
+                                                             : serr.msg);
+        }
+    }
     if (rest.len == 0 || cp_slice_eq(rest, CP_SLICE("/"))) {
         if (post) {
             cp_buf out = CP_BUF_INIT;
@@ -386,4 +398,10 @@ void cp_lambda_api_mount(cp_http_router *r, cp_lambda *l)
     cp_http_router_add(r, NULL, RUNTIME_PATH, CP_HTTP_ROUTE_PREFIX, cp_lambda_api_runtime, l);
     cp_http_router_add(r, NULL, CP__LAMBDA_RT_PREFIX, CP_HTTP_ROUTE_PREFIX, cp_lambda_api_runtime,
                        l);
+}
+
+void cp_lambda_api_mount_signed(cp_http_router *r, cp_lambda *l, const cp_aws_router *aws)
+{
+    cp__lambda_set_auth(l, aws);
+    cp_lambda_api_mount(r, l);
 }

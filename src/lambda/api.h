@@ -31,8 +31,17 @@
 #include "http/router.h"
 #include "lambda/lambda.h"
 
-/* Add the routes above to r. l is borrowed for the router's lifetime. */
+/* Add the routes above to r. l is borrowed for the router's lifetime. REST API requests are
+ * not authenticated (as local emulators do when no credentials are configured). */
 void cp_lambda_api_mount(cp_http_router *r, cp_lambda *l);
+
+/* As cp_lambda_api_mount, and REST API requests must carry a SigV4 signature (scope service
+ * "lambda") valid for `aws`'s credentials (cp_aws_authenticate), else 403 with
+ * MissingAuthenticationTokenException / UnrecognizedClientException /
+ * InvalidSignatureException. The Runtime API stays unsigned, as in Lambda. aws is borrowed
+ * for the router's lifetime. */
+typedef struct cp_aws_router cp_aws_router;
+void cp_lambda_api_mount_signed(cp_http_router *r, cp_lambda *l, const cp_aws_router *aws);
 
 /* The two handlers (ctx = the cp_lambda), for callers that route by other means. */
 int cp_lambda_api_functions(void *ctx, const cp_http_req *req, cp_http_resp *resp);

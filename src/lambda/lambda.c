@@ -128,7 +128,8 @@ struct cp_lambda {
     pthread_cond_t idle;   /* close(): active calls and async jobs drained */
     char runtime_host[80]; /* "127.0.0.1:<port>", empty until attached */
     const cp_http_server *srv;
-    lam_fn **fns; /* sorted by name */
+    const cp_aws_router *auth; /* api.c's SigV4 verifier, or NULL */
+    lam_fn **fns;              /* sorted by name */
     size_t nfns, capfns;
     lam_inst *insts;
     int closing;
@@ -1512,6 +1513,16 @@ void cp_lambda_attach(cp_lambda *l, const cp_http_server *srv, const char *host)
     pthread_mutex_unlock(&l->mu);
 }
 
+void cp__lambda_set_auth(cp_lambda *l, const cp_aws_router *aws)
+{
+    l->auth = aws;
+}
+
+const cp_aws_router *cp__lambda_auth(const cp_lambda *l)
+{
+    return l->auth;
+}
+
 void cp_lambda_close(cp_lambda *l)
 {
     if (!l) {
@@ -2360,10 +2371,16 @@ int cp_lambda_error_status(const char *type)
         const char *type;
         int status;
     } map[] = {
-        {"ResourceNotFoundException", 404}, {"ResourceConflictException", 409},
-        {"TooManyRequestsException", 429},  {"RequestEntityTooLargeException", 413},
-        {"ServiceException", 500},          {"UnknownOperationException", 404},
+        {"ResourceNotFoundException", 404},
+        {"ResourceConflictException", 409},
+        {"TooManyRequestsException", 429},
+        {"RequestEntityTooLargeException", 413},
+        {"ServiceException", 500},
+        {"UnknownOperationException", 404},
         {"ResourceNotReadyException", 502},
+        {"MissingAuthenticationTokenException", 403},
+        {"UnrecognizedClientException", 403},
+        {"InvalidSignatureException", 403},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(map[i].type, type) == 0) {

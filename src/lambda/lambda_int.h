@@ -51,6 +51,12 @@ int cp__lambda_rt_error(cp_lambda *l, cp_slice token, cp_slice id, cp_slice erro
 int cp__lambda_rt_init_error(cp_lambda *l, cp_slice token, cp_slice error_type, cp_slice body,
                              cp_err *err);
 
+/* The aws router whose credentials verify SigV4 on REST API requests (api.c), NULL for
+ * none. Borrowed; set before the server starts. The Runtime API is never signed. */
+typedef struct cp_aws_router cp_aws_router;
+void cp__lambda_set_auth(cp_lambda *l, const cp_aws_router *aws);
+const cp_aws_router *cp__lambda_auth(const cp_lambda *l);
+
 /* A fresh random UUID (8-4-4-4-12 lower-case hex) into out[37]. */
 void cp__lambda_uuid(char out[37]);
 

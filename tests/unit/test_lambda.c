@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "aws/proto.h"
 #include "core/base64.h"
 #include "core/clock.h"
 #include "core/hash.h"
@@ -37,6 +38,8 @@ typedef struct env {
 } env;
 
 static env g_env;
+static cp_aws_router *g_aws;     /* when set, env_open mounts the signed REST API */
+static const char *g_sign_creds; /* when set, http() signs as "AKID:SECRET" */
 
 static const char *data_dir(void)
 {
@@ -57,7 +60,11 @@ static void env_open(const cp_lambda_cfg *over)
         CPT_FAIL_AT("cp_lambda_open: %s", err.msg);
     }
     g_env.r = cp_http_router_new();
-    cp_lambda_api_mount(g_env.r, g_env.l);
+    if (g_aws) {
+        cp_lambda_api_mount_signed(g_env.r, g_env.l, g_aws);
+    } else {
+        cp_lambda_api_mount(g_env.r, g_env.l);
+    }
     cp_http_cfg hc = {0};
     hc.handler = cp_http_router_handle;
     hc.ctx = g_env.r;
@@ -117,6 +124,10 @@ static res http(const char *method, const char *path, const char *hdr, cp_slice 
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (g_sign_creds) {
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:lambda");
+        curl_easy_setopt(c, CURLOPT_USERPWD, g_sign_creds);
+    }
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         CPT_FAIL_AT("%s %s: %s", method, path, curl_easy_strerror(cc));
@@ -931,6 +942,38 @@ static void shutdown_no_zombies(void)
     cp_buf_free(&g_zip);
 }
 
+/* With credentials configured the REST API wants SigV4; the Runtime API never does. */
+static void signed_rest_api(void)
+{
+    cp_sigv4_cred cred = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
+    g_aws = cp_aws_router_new(&(cp_aws_router_cfg){&cred, 1, NULL});
+    env_open(NULL);
+    echo_zip();
+    res r = create("sig", "provided", "", "");
+    CPT_EQ_INT(r.status, 403);
+    CPT_EQ_STR(header(&r, "x-amzn-ErrorType"), "MissingAuthenticationTokenException");
+    res_free(&r);
+    g_sign_creds = "AKIDEXAMPLE:not-the-secret";
+    r = create("sig", "provided", "", "");
+    CPT_EQ_INT(r.status, 403);
+    CPT_EQ_STR(header(&r, "x-amzn-ErrorType"), "InvalidSignatureException");
+    res_free(&r);
+    g_sign_creds = "AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    r = create("sig", "provided", "", "");
+    CPT_EQ_INT(r.status, 201);
+    res_free(&r);
+    /* The bootstrap's unsigned Runtime API calls go through. */
+    r = http("POST", "/2015-03-31/functions/sig/invocations", NULL, CP_SLICE("{\"s\":1}"));
+    CPT_EQ_INT(r.status, 200);
+    CHECK_HAS(r.body.p, "{\"echo\":{\"s\":1},");
+    res_free(&r);
+    g_sign_creds = NULL;
+    env_close();
+    cp_aws_router_free(g_aws);
+    g_aws = NULL;
+    cp_buf_free(&g_zip);
+}
+
 CPT_LIST = {
     {"control_plane", control_plane},
     {"invoke_echo", invoke_echo},
@@ -946,5 +989,6 @@ CPT_LIST = {
     {"missing_bootstrap", missing_bootstrap},
     {"delete_while_running", delete_while_running},
     {"shutdown_no_zombies", shutdown_no_zombies},
+    {"signed_rest_api", signed_rest_api},
     {0},
 };
