@@ -115,6 +115,7 @@ struct lam_inst {
     int state;
     lam_inv *inv;      /* BUSY */
     int64_t since_ns;  /* STARTING: spawned at; READY: idle since */
+    unsigned poll_gen; /* bumped by each /next: an older, abandoned poll steps aside */
     cp_buf init_error; /* the body posted to /init/error */
     lam_inst *next;
 };
@@ -132,7 +133,8 @@ struct cp_lambda {
     lam_fn **fns;              /* sorted by name */
     size_t nfns, capfns;
     lam_inst *insts;
-    int closing;
+    int closing;            /* shutdown began: new work is refused */
+    int shut;               /* shutdown finished */
     unsigned active;        /* threads inside invoke / runtime calls */
     unsigned async_running; /* background Event invocations */
     int wake_fd;            /* eventfd: the reaper re-plans */
@@ -1523,12 +1525,13 @@ const cp_aws_router *cp__lambda_auth(const cp_lambda *l)
     return l->auth;
 }
 
-void cp_lambda_close(cp_lambda *l)
+void cp_lambda_shutdown(cp_lambda *l)
 {
-    if (!l) {
+    pthread_mutex_lock(&l->mu);
+    if (l->shut) {
+        pthread_mutex_unlock(&l->mu);
         return;
     }
-    pthread_mutex_lock(&l->mu);
     l->closing = 1;
     cp_err why;
     cp_err_set(&why, CP_ECLOSED, "changepipe is shutting down");
@@ -1536,10 +1539,6 @@ void cp_lambda_close(cp_lambda *l)
         fail_all(l, l->fns[i], CP_ECLOSED, &why);
     }
     for (lam_inst *in = l->insts; in; in = in->next) {
-        /* Deleted functions' invocations are already failed; this covers live ones too. */
-        if (in->inv) {
-            inv_fail(in->inv, CP_ECLOSED, &why);
-        }
         inst_down(l, in, DOWN_STOP, 0, 0);
     }
     for (size_t i = 0; i < l->nfns; i++) {
@@ -1549,16 +1548,28 @@ void cp_lambda_close(cp_lambda *l)
     if (l->wake_fd >= 0) {
         wake_reaper(l);
     }
-    /* Every thread inside the module sees `closing` at its next wake-up and leaves. Pollers
-     * of deleted functions wait on conditions we cannot reach from here, so they run in
-     * slices (POLL_SLICE_MS) and notice by themselves. */
+    /* Every thread inside the module sees `closing` at its next wake-up and leaves. */
     while (l->active > 0 || l->async_running > 0) {
         pthread_cond_wait(&l->idle, &l->mu);
     }
+    l->shut = 1;
     pthread_mutex_unlock(&l->mu);
+    /* The reaper leaves once every instance is reaped: no zombies after this point. */
     if (l->reaper_started) {
         pthread_join(l->reaper, NULL);
+        l->reaper_started = 0;
     }
+}
+
+void cp_lambda_close(cp_lambda *l)
+{
+    if (!l) {
+        return;
+    }
+    cp_lambda_shutdown(l);
+    /* A create or delete still writing its directory finishes first. */
+    pthread_mutex_lock(&l->admin);
+    pthread_mutex_unlock(&l->admin);
     CP_ASSERT(!l->insts);
     for (size_t i = 0; i < l->nfns; i++) {
         fn_unref(l->fns[i]);
@@ -1832,7 +1843,8 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
     pthread_mutex_lock(&l->admin);
     pthread_mutex_lock(&l->mu);
     lam_fn *fn = NULL;
-    int rc = find_locked(l, name, &fn, err);
+    int rc = l->closing ? cp_err_set(err, CP_ECLOSED, "changepipe is shutting down")
+                        : find_locked(l, name, &fn, err);
     if (rc != CP_OK) {
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->admin);
@@ -2144,6 +2156,9 @@ int cp__lambda_rt_next(cp_lambda *l, cp_slice token, cp__lambda_event *ev, cp_er
             in->since_ns = cp_clock_mono_ns();
             wake_reaper(l);
         }
+        /* A runtime whose HTTP client gave up on a long poll and asked again must not have
+         * its next event handed to the abandoned connection: the newest poll wins. */
+        unsigned gen = ++in->poll_gen;
         int64_t slice = (int64_t) POLL_SLICE_MS * NS_PER_MS;
         for (;;) {
             /* Re-find the instance after every wait: it may have been reaped meanwhile. */
@@ -2154,6 +2169,10 @@ int cp__lambda_rt_next(cp_lambda *l, cp_slice token, cp__lambda_event *ev, cp_er
             }
             if (!in || in->state == INST_DEAD) {
                 rc = cp_err_set(err, CP_ECLOSED, "this runtime instance was stopped");
+                break;
+            }
+            if (in->poll_gen != gen) {
+                rc = cp_err_set(err, CP_EINUSE, "a newer /invocation/next replaced this one");
                 break;
             }
             if (in->state == INST_READY && fn->q_head) {

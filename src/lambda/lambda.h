@@ -83,11 +83,22 @@ int cp_lambda_open(const cp_lambda_cfg *cfg, cp_lambda **out, cp_err *err);
 void cp_lambda_attach(cp_lambda *l, const cp_http_server *srv, const char *host);
 
 /*
- * Shut down: fail queued and running invocations with CP_ECLOSED, end long polls, SIGKILL
- * every instance's process group and reap it (no zombies), wait for calls in progress in
- * other threads (including asynchronous invocations) to return, free everything. Call it
- * after cp_http_server_quiesce() and before cp_http_server_close(); no new call may start
- * once close has begun. NULL is a no-op.
+ * First half of the stop: fail queued and running invocations with CP_ECLOSED, end long
+ * polls, SIGKILL every instance's process group and reap it (no zombies once this returns),
+ * and wait for the invokes, Runtime API calls and asynchronous invocations in progress to
+ * return. Afterwards the registry still answers (reads work, new work gets CP_ECLOSED), so
+ * HTTP handlers may keep arriving while the server drains. Idempotent.
+ *
+ * Shutdown order:  cp_http_server_quiesce(srv);  cp_lambda_shutdown(l);
+ *                  cp_http_server_close(srv);    cp_lambda_close(l);
+ */
+void cp_lambda_shutdown(cp_lambda *l);
+
+/*
+ * Free everything (runs cp_lambda_shutdown first if needed, and lets a create or delete in
+ * progress finish). No call may start once close has begun: close the HTTP server first, or
+ * call this between quiesce and close only when no control-plane request can be in flight.
+ * NULL is a no-op.
  */
 void cp_lambda_close(cp_lambda *l);
 

@@ -28,7 +28,8 @@ typedef struct cp__lambda_event {
  * assigned to it, the instance dies, the registry closes or the attached server stops. The
  * first call marks the instance initialised. On CP_OK *ev is filled.
  * CP_ENOTFOUND unknown token; CP_EINUSE the instance still owes a response for its previous
- * invocation; CP_ECLOSED the instance was stopped or we are shutting down.
+ * invocation, or a newer /next of the same instance superseded this one; CP_ECLOSED the
+ * instance was stopped or we are shutting down.
  */
 int cp__lambda_rt_next(cp_lambda *l, cp_slice token, cp__lambda_event *ev, cp_err *err);
 

@@ -76,12 +76,13 @@ static void env_open(const cp_lambda_cfg *over)
     cp_lambda_attach(g_env.l, g_env.srv, NULL);
 }
 
-/* The documented shutdown order: quiesce the server, close the registry, close the server. */
+/* The documented shutdown order (lambda.h). */
 static void env_close(void)
 {
     cp_http_server_quiesce(g_env.srv);
-    cp_lambda_close(g_env.l);
+    cp_lambda_shutdown(g_env.l);
     cp_http_server_close(g_env.srv);
+    cp_lambda_close(g_env.l);
     cp_http_router_free(g_env.r);
     memset(&g_env, 0, sizeof(g_env));
 }
