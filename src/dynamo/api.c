@@ -4,6 +4,7 @@
  * ends in (cp__dyn_fail): it turns the component's CP_E* + message convention into AWS's
  * exception names.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -115,9 +116,32 @@ int cp__dyn_fail_code(cp__dyn_call *c, const char *code, const char *msg)
     return cp_aws_reply_error(c->resp, c->req->service, code, msg);
 }
 
+int cp__dyn_set_err(cp__dyn_call *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cp_buf b = CP_BUF_INIT;
+    char first[8];
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(first, sizeof(first), fmt, aq);
+    va_end(aq);
+    cp_buf_reserve(&b, (size_t) (n > 0 ? n : 0) + 1);
+    vsnprintf(b.p, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    b.len = (size_t) n;
+    cp_err_set(&c->err, code, "%s", b.p);
+    c->long_msg = cp_http_scratch_strdup(c->scratch, cp_buf_slice(&b));
+    cp_buf_free(&b);
+    return code;
+}
+
 int cp__dyn_fail(cp__dyn_call *c, int rc)
 {
-    const char *msg = c->err.msg;
+    /* A long message is only valid while err still holds the error it was made with. */
+    const char *msg = c->long_msg && strncmp(c->long_msg, c->err.msg, sizeof(c->err.msg) - 1) == 0
+                          ? c->long_msg
+                          : c->err.msg;
     static const char ser[] = "SerializationException";
     if (strncmp(msg, ser, sizeof(ser) - 1) == 0) {
         const char *m = msg + sizeof(ser) - 1;

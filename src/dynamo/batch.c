@@ -219,7 +219,7 @@ static int bw_member(cp__dyn_call *c, cp_slice name, void *ctx)
         return cp__dyn_str(c, &r->ricm, &r->has_ricm);
     }
     if (!cp__dyn_is(name, "RequestItems")) {
-        return 0;
+        return CP__DYN_UNKNOWN;
     }
     int rc = cp__dyn_obj(c, "map");
     if (rc <= 0) {
@@ -326,7 +326,7 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             static const char *const names[] = {"SIZE", "NONE", NULL};
             cp__dyn_check_enum(&v, r.ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
         }
-        rc = cp__dyn_verr_done(&v, &c.err);
+        rc = cp__dyn_verr_done(&v, &c);
     }
     if (rc >= 0 && deferred.code != CP_OK) {
         c.err = deferred;
@@ -349,7 +349,7 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                      r.tables[reqs[i].table].name.p,
                      reqs[i].kind == CP_WRITE_PUT ? "putRequest.item" : "deleteRequest.key");
             cp__dyn_verr_add(&v, NULL, path, "Member must not be null");
-            rc = cp__dyn_verr_done(&v, &c.err);
+            rc = cp__dyn_verr_done(&v, &c);
         }
     }
     if (rc >= 0) {
@@ -494,7 +494,7 @@ static int bg_table(cp__dyn_call *c, bg_req *r, size_t ti)
             bt->projection_raw = cp_slice_of(start, (size_t) (c->lx.p - start));
         } else {
             rc = cp__dyn_exprs_member(c, m, &bt->x, &r->verr);
-            if (rc == 0) {
+            if (rc == CP__DYN_UNKNOWN) {
                 rc = cp__dyn_skip(c);
             }
         }
@@ -512,7 +512,7 @@ static int bg_member(cp__dyn_call *c, cp_slice name, void *ctx)
         return cp__dyn_str(c, &r->rcc, &r->has_rcc);
     }
     if (!cp__dyn_is(name, "RequestItems")) {
-        return 0;
+        return CP__DYN_UNKNOWN;
     }
     int rc = cp__dyn_obj(c, "map");
     if (rc <= 0) {
@@ -602,7 +602,7 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             }
         }
         mode = cp__dyn_rcc_parse(&r.verr, r.rcc, r.has_rcc);
-        rc = cp__dyn_verr_done(&r.verr, &c.err);
+        rc = cp__dyn_verr_done(&r.verr, &c);
     }
     if (rc >= 0 && deferred.code != CP_OK) {
         c.err = deferred;

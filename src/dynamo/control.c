@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The DynamoDB control plane: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable
- * and the Kinesis streaming destination operations. The store keeps what it needs to run a
+ * The DynamoDB control plane: CreateTable, DescribeTable, ListTables, DeleteTable and
+ * UpdateTable (the Kinesis streaming destinations are in kinesis.c). The store keeps what it needs to run a
  * table (key schema, stream settings, destinations); everything else DescribeTable reports
  * (billing, throughput, attribute definitions, tags, past streams) lives in the table's desc
  * JSON, which this file owns. Tables are ACTIVE as soon as CreateTable returns: creation is
@@ -397,7 +397,7 @@ static int table_member(cp__dyn_call *c, cp_slice name, void *ctx)
         }
         return rc;
     }
-    return 0;
+    return CP__DYN_UNKNOWN;
 }
 
 static const char *const VIEW_NAMES[] = {"NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES",
@@ -503,9 +503,7 @@ static int create_validate(cp__dyn_call *c, table_req *r)
     if (!r->has_keys) {
         cp__dyn_verr_add(&v, NULL, "keySchema", "Member must not be null");
     } else if (r->keys.n < 1 || r->keys.n > 2) {
-        char val[32];
-        snprintf(val, sizeof(val), "[%zu elements]", r->keys.n);
-        cp__dyn_verr_add(&v, NULL, "keySchema",
+        cp__dyn_verr_add(&v, r->keys.n ? "[...]" : "[]", "keySchema",
                          r->keys.n < 1 ? "Member must have length greater than or equal to 1"
                                        : "Member must have length less than or equal to 2");
     }
@@ -528,7 +526,7 @@ static int create_validate(cp__dyn_call *c, table_req *r)
             cp__dyn_check_enum(&v, keys[i].b, path, types, "HASH, RANGE");
         }
     }
-    int rc = cp__dyn_verr_done(&v, &c->err);
+    int rc = cp__dyn_verr_done(&v, c);
     if (rc < 0) {
         return rc;
     }
@@ -581,7 +579,7 @@ static int create_validate(cp__dyn_call *c, table_req *r)
                 cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) defs[k].a.len, defs[k].a.p);
             }
             cp_buf_putc(&m, ']');
-            cp_err_set(&c->err, CP_EINVAL, "%s", m.p);
+            cp__dyn_set_err(c, CP_EINVAL, "%s", m.p);
             cp_buf_free(&m);
             return CP_EINVAL;
         }
@@ -614,7 +612,7 @@ static int create_validate(cp__dyn_call *c, table_req *r)
             cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) keys[k].a.len, keys[k].a.p);
         }
         cp_buf_putc(&m, ']');
-        cp_err_set(&c->err, CP_EINVAL, "%s", m.p);
+        cp__dyn_set_err(c, CP_EINVAL, "%s", m.p);
         cp_buf_free(&m);
         return CP_EINVAL;
     }
@@ -761,7 +759,7 @@ static int named_table(cp__dyn_call *c, table_req *r, cp_table_info *t)
     }
     cp__dyn_verr v = {0};
     cp__dyn_check_table_name(&v, r->table, r->has_table, "tableName");
-    if ((rc = cp__dyn_verr_done(&v, &c->err)) < 0) {
+    if ((rc = cp__dyn_verr_done(&v, c)) < 0) {
         return rc;
     }
     return cp_db_get_table(c->api->db, cp__dyn_table_name(c, r->table), t, &c->err);
@@ -803,7 +801,7 @@ int cp__dyn_list_tables(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                          r.limit < 1 ? "Member must have value greater than or equal to 1"
                                      : "Member must have value less than or equal to 100");
     }
-    if ((rc = cp__dyn_verr_done(&v, &c.err)) < 0) {
+    if ((rc = cp__dyn_verr_done(&v, &c)) < 0) {
         return cp__dyn_fail(&c, rc);
     }
     size_t limit = r.has_limit ? (size_t) r.limit : 100;
@@ -868,6 +866,8 @@ int cp__dyn_delete_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 typedef struct update_ctx {
     cp_dynamo_api *api;
     table_req *r;
+    int same_throughput; /* refused: the requested throughput equals the current one */
+    int64_t cur_rcu, cur_wcu;
 } update_ctx;
 
 /* Runs on the store's committer thread with the current table: must not block. */
@@ -896,16 +896,12 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
                             "must be specified when BillingMode is PROVISIONED");
         } else if (!ppr && r->has_pt && !was_ppr && r->rcu == num_member(d, "RCU") &&
                    r->wcu == num_member(d, "WCU") && !r->has_ss) {
-            rc = cp_err_set(err, CP_EINVAL,
-                            "The provisioned throughput for the table will not change. The "
-                            "requested value equals the current value. Current "
-                            "ReadCapacityUnits provisioned for the table: %lld. Requested "
-                            "ReadCapacityUnits: %lld. Current WriteCapacityUnits provisioned for "
-                            "the table: %lld. Requested WriteCapacityUnits: %lld. Refer to the "
-                            "Amazon DynamoDB Developer Guide for current limits and how to "
-                            "request higher limits.",
-                            (long long) num_member(d, "RCU"), (long long) r->rcu,
-                            (long long) num_member(d, "WCU"), (long long) r->wcu);
+            /* The message outgrows cp_err: the handler words it from these. */
+            u->same_throughput = 1;
+            u->cur_rcu = num_member(d, "RCU");
+            u->cur_wcu = num_member(d, "WCU");
+            rc = cp_err_set(err, CP_EINVAL, "The provisioned throughput for the table will not "
+                                            "change.");
         } else {
             if (ppr != was_ppr) {
                 set_str(d, "BillingMode", ppr ? "PAY_PER_REQUEST" : "PROVISIONED");
@@ -970,7 +966,7 @@ int cp__dyn_update_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     cp__dyn_verr v = {0};
     cp__dyn_check_table_name(&v, r.table, r.has_table, "tableName");
     check_common(&v, &r);
-    if ((rc = cp__dyn_verr_done(&v, &c.err)) < 0) {
+    if ((rc = cp__dyn_verr_done(&v, &c)) < 0) {
         return cp__dyn_fail(&c, rc);
     }
     if (!r.has_billing && !r.has_pt && !r.has_ss && !r.has_gsi_updates && !r.has_sse &&
@@ -1012,8 +1008,18 @@ int cp__dyn_update_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         return cp__dyn_fail(&c, rc);
     }
     const char *name = cp__dyn_table_name(&c, r.table);
-    update_ctx u = {c.api, &r};
+    update_ctx u = {c.api, &r, 0, 0, 0};
     rc = cp_db_update_table(c.api->db, name, update_edit, &u, &c.err);
+    if (rc < 0 && u.same_throughput) {
+        return cp_aws_reply_errorf(
+            resp, req->service, "ValidationException",
+            "The provisioned throughput for the table will not change. The requested value "
+            "equals the current value. Current ReadCapacityUnits provisioned for the table: "
+            "%lld. Requested ReadCapacityUnits: %lld. Current WriteCapacityUnits provisioned for "
+            "the table: %lld. Requested WriteCapacityUnits: %lld. Refer to the Amazon DynamoDB "
+            "Developer Guide for current limits and how to request higher limits.",
+            (long long) u.cur_rcu, (long long) r.rcu, (long long) u.cur_wcu, (long long) r.wcu);
+    }
     if (rc < 0) {
         return cp__dyn_fail(&c, rc);
     }
@@ -1024,292 +1030,6 @@ int cp__dyn_update_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     cp_buf_puts(&resp->body, "{\"TableDescription\":");
     put_description(&c, &t, "ACTIVE", 1, &resp->body);
     cp_buf_putc(&resp->body, '}');
-    cp_table_info_clear(&t);
-    return CP_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Kinesis streaming destinations                                                              */
-
-typedef struct kin_req {
-    cp_slice table, arn, precision;
-    int has_table, has_arn, has_config, has_precision;
-} kin_req;
-
-static int kin_member(cp__dyn_call *c, cp_slice name, void *ctx)
-{
-    kin_req *r = ctx;
-    if (cp__dyn_is(name, "TableName")) {
-        return cp__dyn_str(c, &r->table, &r->has_table);
-    }
-    if (cp__dyn_is(name, "StreamArn")) {
-        return cp__dyn_str(c, &r->arn, &r->has_arn);
-    }
-    if (cp__dyn_is(name, "EnableKinesisStreamingConfiguration") ||
-        cp__dyn_is(name, "UpdateKinesisStreamingConfiguration")) {
-        int rc = cp__dyn_obj(c, "structure");
-        if (rc <= 0) {
-            return rc;
-        }
-        r->has_config = 1;
-        cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
-            if (cp__dyn_is(m, "ApproximateCreationDateTimePrecision")) {
-                rc = cp__dyn_str(c, &r->precision, &r->has_precision);
-            } else {
-                rc = cp__dyn_skip(c);
-            }
-            if (rc < 0) {
-                return rc;
-            }
-        }
-        return rc;
-    }
-    return 0;
-}
-
-/* The stream name of arn:aws:kinesis:<region>:<account>:stream/<name>, or an empty slice. */
-static cp_slice kinesis_stream_name(cp_slice arn)
-{
-    static const char pre[] = "arn:aws:kinesis:";
-    if (arn.len <= sizeof(pre) - 1 || memcmp(arn.p, pre, sizeof(pre) - 1) != 0) {
-        return (cp_slice){NULL, 0};
-    }
-    for (size_t i = sizeof(pre) - 1; i + 8 <= arn.len; i++) {
-        if (memcmp(arn.p + i, ":stream/", 8) == 0) {
-            cp_slice name = cp_slice_of(arn.p + i + 8, arn.len - i - 8);
-            if (name.len == 0 || name.len > CP_STREAM_NAME_MAX || memchr(name.p, '/', name.len)) {
-                return (cp_slice){NULL, 0};
-            }
-            return name;
-        }
-    }
-    return (cp_slice){NULL, 0};
-}
-
-typedef enum { KIN_ENABLE, KIN_DISABLE, KIN_UPDATE } kin_action;
-
-typedef struct kin_ctx {
-    kin_action action;
-    cp_slice stream;
-    int micro, has_precision;
-    const char *arn;
-} kin_ctx;
-
-static int find_dest(cp_table_info *t, cp_slice stream)
-{
-    for (int i = 0; i < t->ndest; i++) {
-        if (cp_slice_eq(cp_slice_str(t->dest[i].stream_name), stream)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-/* Committer thread: flip the destination; the store stamps from_lsn on enabling. */
-static int kin_edit(void *arg, cp_table_info *t, cp_err *err)
-{
-    kin_ctx *k = arg;
-    int i = find_dest(t, k->stream);
-    switch (k->action) {
-    case KIN_ENABLE: {
-        if (i >= 0 && t->dest[i].active) {
-            return cp_err_set(err, CP_EINVAL,
-                              "Table is not in a valid state to enable Kinesis Streaming "
-                              "Destination: EnableKinesisStreamingDestination must be DISABLED or "
-                              "ENABLE_FAILED to perform ENABLE operation.");
-        }
-        if (i < 0) {
-            /* Reuse the slot of a disabled destination when the table is full. */
-            if (t->ndest < CP_MAX_DESTINATIONS) {
-                i = t->ndest++;
-            } else {
-                for (int j = 0; j < t->ndest && i < 0; j++) {
-                    if (!t->dest[j].active) {
-                        i = j;
-                    }
-                }
-            }
-            if (i < 0) {
-                return cp_err_set(err, CP_ELIMIT,
-                                  "Subscriber limit exceeded: a table can stream to at most %d "
-                                  "Kinesis data streams",
-                                  CP_MAX_DESTINATIONS);
-            }
-            memset(&t->dest[i], 0, sizeof(t->dest[i]));
-            snprintf(t->dest[i].stream_name, sizeof(t->dest[i].stream_name), "%.*s",
-                     (int) k->stream.len, k->stream.p);
-        }
-        t->dest[i].active = 1;
-        t->dest[i].micro_precision = k->micro;
-        return CP_OK;
-    }
-    case KIN_DISABLE:
-        if (i < 0 || !t->dest[i].active) {
-            return cp_err_set(err, CP_EINVAL,
-                              "Table is not in a valid state to enable Kinesis Streaming "
-                              "Destination: KinesisStreamingDestination must be ACTIVE to perform "
-                              "DISABLE operation.");
-        }
-        t->dest[i].active = 0;
-        return CP_OK;
-    case KIN_UPDATE:
-        if (i < 0 || !t->dest[i].active) {
-            return cp_err_set(err, CP_EINVAL,
-                              "Table is not in a valid state to enable Kinesis Streaming "
-                              "Destination: Kinesis streaming is not in ACTIVE state. Updates "
-                              "are only allowed in ACTIVE state. TableName: %s, kdsArn: %s",
-                              t->name, k->arn);
-        }
-        if (t->dest[i].micro_precision == k->micro) {
-            cJSON *d = cp__dyn_desc_parse(t);
-            const char *id = str_member(d, "TableId");
-            cp_err_set(err, CP_EINVAL,
-                       "Invalid Request: Precision is already set to the desired value of %s for "
-                       "tableId: %s, kdsArn: %s",
-                       k->micro ? "MICROSECOND" : "MILLISECOND", id ? id : "", k->arn);
-            cJSON_Delete(d);
-            return CP_EINVAL;
-        }
-        t->dest[i].micro_precision = k->micro;
-        return CP_OK;
-    }
-    return CP_EINVAL;
-}
-
-static int kinesis_op(cp__dyn_call *c, kin_action action)
-{
-    kin_req r = {0};
-    cp_err deferred;
-    int rc = cp__dyn_read_request(c, kin_member, &r, &deferred);
-    if (rc < 0) {
-        return cp__dyn_fail(c, rc);
-    }
-    cp__dyn_verr v = {0};
-    cp__dyn_check_table_name(&v, r.table, r.has_table, "tableName");
-    if (!r.has_arn) {
-        cp__dyn_verr_add(&v, NULL, "streamArn", "Member must not be null");
-    } else if (r.arn.len < 37 || r.arn.len > 1024) {
-        cp__dyn_verr_add_s(&v, r.arn, "streamArn",
-                           r.arn.len < 37 ? "Member must have length greater than or equal to 37"
-                                          : "Member must have length less than or equal to 1024");
-    }
-    int micro = 0;
-    if (r.has_precision) {
-        static const char *const names[] = {"MILLISECOND", "MICROSECOND", NULL};
-        micro = cp__dyn_check_enum(&v, r.precision,
-                                   action == KIN_UPDATE
-                                       ? "updateKinesisStreamingConfiguration."
-                                         "approximateCreationDateTimePrecision"
-                                       : "enableKinesisStreamingConfiguration."
-                                         "approximateCreationDateTimePrecision",
-                                   names, "MILLISECOND, MICROSECOND") == 1;
-    }
-    if ((rc = cp__dyn_verr_done(&v, &c->err)) < 0) {
-        return cp__dyn_fail(c, rc);
-    }
-    if (action == KIN_UPDATE && !r.has_precision) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Streaming destination cannot be updated with given parameters: "
-                                 "UpdateKinesisStreamingConfiguration cannot be null or contain "
-                                 "only null values");
-    }
-    if (action == KIN_DISABLE && r.has_config) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Stream cannot be disabled using "
-                                 "EnableKinesisStreamingConfiguration parameters");
-    }
-    cp_slice stream = kinesis_stream_name(r.arn);
-    const char *arn = cp_http_scratch_strdup(c->scratch, r.arn);
-    if (!stream.len) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Invalid StreamArn: the Kinesis data stream ARN must look like "
-                                 "arn:aws:kinesis:<region>:<account>:stream/<name>");
-    }
-    const char *table = cp__dyn_table_name(c, r.table);
-    cp_table_info t = {0};
-    if ((rc = cp_db_get_table(c->api->db, table, &t, &c->err)) < 0) {
-        return cp__dyn_fail(c, rc);
-    }
-    cp_table_info_clear(&t);
-    if (action == KIN_ENABLE && c->api->streams) {
-        cp_stream_desc *sd = NULL;
-        cp_err serr = {0};
-        if (cp_streams_describe(c->api->streams, stream, &sd, &serr) < 0) {
-            return cp__dyn_fail_code(c, "ResourceNotFoundException", serr.msg);
-        }
-        cp_stream_desc_free(sd);
-    }
-    kin_ctx k = {action, stream, micro, r.has_precision, arn};
-    if ((rc = cp_db_update_table(c->api->db, table, kin_edit, &k, &c->err)) < 0) {
-        return cp__dyn_fail(c, rc);
-    }
-    cp_buf *out = &c->resp->body;
-    cp_buf_puts(out, "{\"TableName\":");
-    cp_json_put_str(out, cp_slice_str(table));
-    cp_buf_puts(out, ",\"StreamArn\":");
-    cp_json_put_str(out, r.arn);
-    cp_buf_printf(out, ",\"DestinationStatus\":\"%s\"",
-                  action == KIN_ENABLE    ? "ENABLING"
-                  : action == KIN_DISABLE ? "DISABLING"
-                                          : "UPDATING");
-    if (r.has_precision) {
-        cp_buf_printf(out, ",\"%sKinesisStreamingConfiguration\":{"
-                           "\"ApproximateCreationDateTimePrecision\":\"%s\"}",
-                      action == KIN_UPDATE ? "Update" : "Enable",
-                      micro ? "MICROSECOND" : "MILLISECOND");
-    }
-    cp_buf_putc(out, '}');
-    return CP_OK;
-}
-
-int cp__dyn_enable_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
-{
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
-    return kinesis_op(&c, KIN_ENABLE);
-}
-
-int cp__dyn_disable_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
-{
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
-    return kinesis_op(&c, KIN_DISABLE);
-}
-
-int cp__dyn_update_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
-{
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
-    return kinesis_op(&c, KIN_UPDATE);
-}
-
-int cp__dyn_describe_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
-{
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
-    table_req r = {0};
-    cp_table_info t = {0};
-    int rc = named_table(&c, &r, &t);
-    if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
-    }
-    cp_buf *out = &resp->body;
-    cp_buf_puts(out, "{\"TableName\":");
-    cp_json_put_str(out, cp_slice_str(t.name));
-    cp_buf_puts(out, ",\"KinesisDataStreamDestinations\":[");
-    const char *region = cp__dyn_region(&c);
-    for (int i = 0; i < t.ndest; i++) {
-        cp_buf arn = CP_BUF_INIT;
-        cp_buf_printf(&arn, "arn:aws:kinesis:%s:%s:stream/%s", region, c.api->account,
-                      t.dest[i].stream_name);
-        cp_buf_puts(out, i ? ",{\"StreamArn\":" : "{\"StreamArn\":");
-        cp_json_put_str(out, cp_buf_slice(&arn));
-        /* Enabling is synchronous here, so a destination is ACTIVE at once (the CLI waiter
-         * kinesis-streaming-destination-active polls for exactly that). */
-        cp_buf_printf(out, ",\"DestinationStatus\":\"%s\","
-                           "\"ApproximateCreationDateTimePrecision\":\"%s\"}",
-                      t.dest[i].active ? "ACTIVE" : "DISABLED",
-                      t.dest[i].micro_precision ? "MICROSECOND" : "MILLISECOND");
-        cp_buf_free(&arn);
-    }
-    cp_buf_puts(out, "]}");
     cp_table_info_clear(&t);
     return CP_OK;
 }

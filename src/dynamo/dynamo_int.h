@@ -48,12 +48,16 @@ typedef struct cp__dyn_call {
     cp_http_scratch *scratch;
     cp_json_lexer lx;
     cp_err err;
+    const char *long_msg; /* full text when err.msg was too short for it (scratch memory) */
 } cp__dyn_call;
 
 /* ---- Replies (api.c) ---- */
 
 /* Reply the error for rc / c->err (see the convention above) and return its result. */
 int cp__dyn_fail(cp__dyn_call *c, int rc);
+/* Like cp_err_set on c->err, keeping the full text for the reply even when it is longer than
+ * cp_err's buffer (AWS's messages can be). Returns code. */
+int cp__dyn_set_err(cp__dyn_call *c, int code, const char *fmt, ...) CP_PRINTF(3, 4);
 /* Reply `code` with `msg`. */
 int cp__dyn_fail_code(cp__dyn_call *c, const char *code, const char *msg);
 /* The region for ARNs (from the request's credential scope). NUL-terminated, in the scratch. */
@@ -102,8 +106,10 @@ void *cp__dyn_vec_push(cp__dyn_call *c, cp__dyn_vec *v);
 /* Copy bytes into the scratch (stable for the request). */
 cp_slice cp__dyn_keep(cp__dyn_call *c, cp_slice s);
 
-/* Called per member of the request object: read the value and return 1, or return 0 to have
- * it skipped, or < 0 on error (c->err). */
+/* What a member reader returns for a member it does not know (the value is then skipped). */
+#define CP__DYN_UNKNOWN 2
+/* Called per member of the request object: read the value and return 0 or 1, or return
+ * CP__DYN_UNKNOWN to have it skipped, or < 0 on error (c->err). */
 typedef int (*cp__dyn_member_fn)(cp__dyn_call *c, cp_slice name, void *ctx);
 /* Read the whole request object. A validation error of a value that was read whole is kept in
  * *deferred (code != CP_OK) and reading goes on, so that a later SerializationException wins
@@ -120,8 +126,8 @@ typedef struct cp__dyn_verr {
 void cp__dyn_verr_add(cp__dyn_verr *v, const char *value, const char *path, const char *rule);
 /* Same with a slice value. */
 void cp__dyn_verr_add_s(cp__dyn_verr *v, cp_slice value, const char *path, const char *rule);
-/* CP_OK when nothing was added, else CP_EINVAL with the envelope in err. Frees v. */
-int cp__dyn_verr_done(cp__dyn_verr *v, cp_err *err);
+/* CP_OK when nothing was added, else CP_EINVAL with the envelope in c's error. Frees v. */
+int cp__dyn_verr_done(cp__dyn_verr *v, cp__dyn_call *c);
 /* Table-name constraints (3..255 of [a-zA-Z0-9_.-]) for `path`; value absent when !present. */
 void cp__dyn_check_table_name(cp__dyn_verr *v, cp_slice name, int present, const char *path);
 /* Enum constraint: index of s in the NULL-terminated list, or -1 after adding the error
@@ -141,8 +147,8 @@ typedef struct cp__dyn_exprs {
 /* If `name` is an expression-related member (ConditionExpression, UpdateExpression,
  * KeyConditionExpression, FilterExpression, ProjectionExpression, ExpressionAttributeNames,
  * ExpressionAttributeValues, Expected, AttributeUpdates, KeyConditions, QueryFilter,
- * ScanFilter, ConditionalOperator, AttributesToGet), read its value into x and return 1; 0 when
- * it is not one (nothing consumed); < 0 on error. Enum violations are added to verr. */
+ * ScanFilter, ConditionalOperator, AttributesToGet), read its value into x and return 1;
+ * CP__DYN_UNKNOWN when it is not one (nothing consumed); < 0 on error. Enum violations are added to verr. */
 int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__dyn_verr *verr);
 /* Compile (err filled on failure). *out is NULL-safe to free. */
 int cp__dyn_exprs_compile(cp__dyn_call *c, cp__dyn_exprs *x, cp_expr_op op, cp_expr **out);

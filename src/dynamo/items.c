@@ -89,7 +89,7 @@ static int item_member(cp__dyn_call *c, cp_slice name, void *ctx)
     if (cp__dyn_is(name, r->item_member)) {
         cp_buf_reset(&r->item);
         int rc = cp__dyn_item(c, &r->item);
-        r->has_item = rc == 1;
+        r->has_item = rc != 0; /* present even when its value failed (reported later) */
         return rc < 0 ? rc : 1;
     }
     if (cp__dyn_is(name, "ReturnValues")) {
@@ -159,7 +159,7 @@ static int item_prepare(cp__dyn_call *c, item_req *r, cp_expr_op op)
         static const char *const names[] = {"SIZE", "NONE", NULL};
         cp__dyn_check_enum(&r->verr, r->ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
     }
-    if ((rc = cp__dyn_verr_done(&r->verr, &c->err)) < 0) {
+    if ((rc = cp__dyn_verr_done(&r->verr, c)) < 0) {
         return cp__dyn_fail(c, rc);
     }
     if (deferred.code != CP_OK) {

@@ -374,12 +374,12 @@ void cp__dyn_verr_add_s(cp__dyn_verr *v, cp_slice value, const char *path, const
     cp__dyn_verr_add(v, buf, path, rule);
 }
 
-int cp__dyn_verr_done(cp__dyn_verr *v, cp_err *err)
+int cp__dyn_verr_done(cp__dyn_verr *v, cp__dyn_call *c)
 {
     int rc = CP_OK;
     if (v->n) {
-        rc = cp_err_set(err, CP_EINVAL, "%d validation error%s detected: %s", v->n,
-                        v->n > 1 ? "s" : "", v->msg.p);
+        rc = cp__dyn_set_err(c, CP_EINVAL, "%d validation error%s detected: %s", v->n,
+                             v->n > 1 ? "s" : "", v->msg.p);
     }
     cp_buf_free(&v->msg);
     v->n = 0;
@@ -390,6 +390,13 @@ void cp__dyn_check_table_name(cp__dyn_verr *v, cp_slice name, int present, const
 {
     if (!present) {
         cp__dyn_verr_add(v, NULL, path, "Member must not be null");
+        return;
+    }
+    if (name.len > 4 && memcmp(name.p, "arn:", 4) == 0) {
+        /* A table ARN stands for the name (checked once resolved). */
+        if (name.len > 1024) {
+            cp__dyn_verr_add_s(v, name, path, "Member must have length less than or equal to 1024");
+        }
         return;
     }
     int ok = 1;
@@ -705,7 +712,7 @@ int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__d
         int keyconds = cp__dyn_is(name, "KeyConditions");
         int filter = cp__dyn_is(name, "QueryFilter") || cp__dyn_is(name, "ScanFilter");
         if (!expected && !updates && !keyconds && !filter) {
-            return 0;
+            return CP__DYN_UNKNOWN;
         }
         cp__dyn_vec v = {.size = updates ? sizeof(cp_legacy_update) : sizeof(cp_legacy_cond)};
         int present = 0;
@@ -799,7 +806,7 @@ int cp__dyn_read_request(cp__dyn_call *c, cp__dyn_member_fn fn, void *ctx, cp_er
     cp_slice name;
     while ((rc = cp__dyn_member(c, &name)) == 1) {
         rc = fn(c, name, ctx);
-        if (rc == 0) {
+        if (rc == CP__DYN_UNKNOWN) {
             rc = cp__dyn_skip(c);
         }
         if (rc >= 0) {

@@ -157,7 +157,7 @@ static int query_or_scan(cp__dyn_call *c, int query)
                                   : "Member must have value less than or equal to 1000000");
     }
     cp__dyn_rcc mode = cp__dyn_rcc_parse(v, r.rcc, r.has_rcc);
-    if ((rc = cp__dyn_verr_done(v, &c->err)) < 0) {
+    if ((rc = cp__dyn_verr_done(v, c)) < 0) {
         goto fail;
     }
     if (deferred.code != CP_OK) {

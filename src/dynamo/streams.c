@@ -430,7 +430,7 @@ static int streams_member(cp__dyn_call *c, cp_slice name, void *ctx)
     if (cp__dyn_is(name, "Limit")) {
         return cp__dyn_int(c, "Integer", &r->limit, &r->has_limit);
     }
-    return 0;
+    return CP__DYN_UNKNOWN;
 }
 
 static int read_streams_req(cp__dyn_call *c, streams_req *r, cp__dyn_verr *v, int64_t max_limit)
@@ -481,7 +481,7 @@ int cp__dyn_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         check_arn(&v, r.start, 1, "exclusiveStartStreamArn");
     }
     if (rc == CP_OK) {
-        rc = cp__dyn_verr_done(&v, &c.err);
+        rc = cp__dyn_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
@@ -554,7 +554,7 @@ int cp__dyn_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp
                                    ? "Member must have length greater than or equal to 28"
                                    : "Member must have length less than or equal to 65");
         }
-        rc = cp__dyn_verr_done(&v, &c.err);
+        rc = cp__dyn_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
@@ -742,7 +742,7 @@ int cp__dyn_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *r
                                    ? "Member must have length greater than or equal to 21"
                                    : "Member must have length less than or equal to 40");
         }
-        rc = cp__dyn_verr_done(&v, &c.err);
+        rc = cp__dyn_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
@@ -827,7 +827,7 @@ int cp__dyn_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                                    ? "Member must have length greater than or equal to 1"
                                    : "Member must have length less than or equal to 2048");
         }
-        rc = cp__dyn_verr_done(&v, &c.err);
+        rc = cp__dyn_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {

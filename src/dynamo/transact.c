@@ -67,7 +67,7 @@ static int read_action(cp__dyn_call *c, tx_req *r, tx_item *it, cp_write_kind ki
             it->has_item = rc == 1;
         } else if (!r->get && cp__dyn_is(m, "ReturnValuesOnConditionCheckFailure")) {
             rc = cp__dyn_str(c, &it->rvf, &it->has_rvf);
-        } else if ((rc = cp__dyn_exprs_member(c, m, &it->x, &r->verr)) == 0) {
+        } else if ((rc = cp__dyn_exprs_member(c, m, &it->x, &r->verr)) == CP__DYN_UNKNOWN) {
             rc = cp__dyn_skip(c);
         }
         if (rc < 0) {
@@ -90,7 +90,7 @@ static int tx_member(cp__dyn_call *c, cp_slice name, void *ctx)
         return cp__dyn_str(c, &r->ricm, &r->has_ricm);
     }
     if (!cp__dyn_is(name, "TransactItems")) {
-        return 0;
+        return CP__DYN_UNKNOWN;
     }
     int rc = cp__dyn_arr(c);
     r->has_items = rc == 1;
@@ -213,7 +213,7 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
         static const char *const names[] = {"SIZE", "NONE", NULL};
         cp__dyn_check_enum(v, r->ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
     }
-    if ((rc = cp__dyn_verr_done(v, &c->err)) < 0) {
+    if ((rc = cp__dyn_verr_done(v, c)) < 0) {
         return rc;
     }
     if (deferred.code != CP_OK) {
