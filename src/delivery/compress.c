@@ -187,8 +187,8 @@ int cp_gzip_decompress(cp_slice in, size_t max, cp_buf *out, cp_err *err)
             }
             cp_buf_reserve(out, guess);
             size_t used_in = 0, produced = 0;
-            enum libdeflate_result r = libdeflate_gzip_decompress_ex(
-                d, p, left, out->p + out->len, guess, &used_in, &produced);
+            enum libdeflate_result r = libdeflate_gzip_decompress_ex(d, p, left, out->p + out->len,
+                                                                     guess, &used_in, &produced);
             if (r == LIBDEFLATE_SUCCESS) {
                 out->len += produced;
                 out->p[out->len] = 0;

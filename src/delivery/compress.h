@@ -56,7 +56,7 @@ int cp_gzip_compress(cp_slice in, int level, cp_buf *out, cp_err *err);
  * replacing out_fd's contents (it is truncated to the member's size); *out_len gets that size.
  * Both files are mapped, so neither is copied to the heap. The caller fsyncs out_fd if it
  * needs durability. Returns -errno for I/O failures (err says which step), CP_EINVAL for a
- * bad level. Empty input writes the 20-byte member of an empty stream. */
+ * bad level. Empty input writes the (small) member of an empty stream. */
 int cp_gzip_compress_fd(int in_fd, uint64_t len, int level, int out_fd, uint64_t *out_len,
                         cp_err *err);
 

@@ -155,8 +155,9 @@ static void deagg_json_rejects_arrays_and_non_objects(void)
 {
     cp_processor_param p[] = {{"SubRecordType", "JSON"}};
     void *ctx = init_or_die(&cp_processor_deagg, p, 1);
-    const char *bad[] = {"[{\"a\":1},{\"a\":2}]", "{\"a\":1} 5", "{\"a\":", "{\"a\":1}}",
-                         "\"text\"", "{\"a\":1},{\"a\":2}"};
+    const char *bad[] = {
+        "[{\"a\":1},{\"a\":2}]", "{\"a\":1} 5", "{\"a\":", "{\"a\":1}}", "\"text\"",
+        "{\"a\":1},{\"a\":2}"};
     for (size_t i = 0; i < NP(bad); i++) {
         cp_batch b = CP_BATCH_INIT;
         add(&b, bad[i], 7);

@@ -32,8 +32,8 @@ typedef struct deagg_ctx {
 static const char *const CODE_INVALID = "RecordDeAggregation.InvalidJson";
 static const char *const CODE_LIMIT = "RecordDeAggregation.SubRecordLimitExceeded";
 
-static int deagg_init(const cp_processor_param *params, size_t nparams,
-                      const cp_processor_env *env, void **out, cp_err *err)
+static int deagg_init(const cp_processor_param *params, size_t nparams, const cp_processor_env *env,
+                      void **out, cp_err *err)
 {
     static const char *const allowed[] = {"SubRecordType", "Delimiter", NULL};
     (void) env;
@@ -64,8 +64,7 @@ static int deagg_init(const cp_processor_param *params, size_t nparams,
             return cp_err_set(err, CP_EINVAL,
                               "Delimiter is required when SubRecordType is DELIMITED.");
         }
-        if (cp_base64_decode(cp_slice_str(delim), &ctx->delimiter) < 0 ||
-            ctx->delimiter.len == 0) {
+        if (cp_base64_decode(cp_slice_str(delim), &ctx->delimiter) < 0 || ctx->delimiter.len == 0) {
             cp_buf_free(&ctx->delimiter);
             cp_free(ctx);
             return cp_err_set(err, CP_EINVAL,
@@ -95,10 +94,9 @@ static int split_json(cp_slice in, cp_slice *subs, const char **why)
             return n;
         }
         if (*p != '{') {
-            *why = *p == '['
-                       ? "JSON arrays are not valid input for de-aggregation; send objects "
-                         "back to back or one per line"
-                       : "The record is not a sequence of JSON objects";
+            *why = *p == '[' ? "JSON arrays are not valid input for de-aggregation; send objects "
+                               "back to back or one per line"
+                             : "The record is not a sequence of JSON objects";
             return -1;
         }
         /* The lexer wants one document: lex just this object and stop at its closing brace

@@ -10,8 +10,8 @@
 
 #include "delivery/processors/processors_int.h"
 
-static int delim_init(const cp_processor_param *params, size_t nparams,
-                      const cp_processor_env *env, void **ctx, cp_err *err)
+static int delim_init(const cp_processor_param *params, size_t nparams, const cp_processor_env *env,
+                      void **ctx, cp_err *err)
 {
     static const char *const allowed[] = {NULL};
     (void) env;

@@ -124,8 +124,9 @@ static const char *take_keys(cp_batch *batch, cp_drec *r, jv obj, char *why, siz
 {
     int n = jv_object_length(jv_copy(obj));
     if (n > JQ_MAX_KEYS) {
-        snprintf(why, cap, "The metadata extraction query produced %d partition keys; at most %d "
-                           "are allowed",
+        snprintf(why, cap,
+                 "The metadata extraction query produced %d partition keys; at most %d "
+                 "are allowed",
                  n, JQ_MAX_KEYS);
         return why;
     }
@@ -163,8 +164,8 @@ static const char *take_keys(cp_batch *batch, cp_drec *r, jv obj, char *why, siz
             fail = "partitionKeys values must not be null or empty";
         }
         if (!fail) {
-            cp_slice name = cp_slice_of(jv_string_value(key),
-                                        (size_t) jv_string_length_bytes(jv_copy(key)));
+            cp_slice name =
+                cp_slice_of(jv_string_value(key), (size_t) jv_string_length_bytes(jv_copy(key)));
             keys[k++] = (cp_pkey){cp_batch_copy(batch, name), cp_batch_copy(batch, v)};
         }
         jv_free(dumped);

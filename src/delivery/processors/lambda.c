@@ -134,7 +134,7 @@ static int parse_uint(const char *s, long max, long *out)
 static int lambda_init(const cp_processor_param *params, size_t nparams,
                        const cp_processor_env *env, void **out, cp_err *err)
 {
-    static const char *const allowed[] = {"LambdaArn", "NumberOfRetries", "RoleArn",
+    static const char *const allowed[] = {"LambdaArn",       "NumberOfRetries",         "RoleArn",
                                           "BufferSizeInMBs", "BufferIntervalInSeconds", NULL};
     int rc = cp__proc_check_params(params, nparams, "Lambda", allowed, err);
     if (rc < 0) {
@@ -349,8 +349,8 @@ static int attempt_once(const lambda_ctx *ctx, chunk *c)
                  "Response payload size exceeded maximum allowed payload size (%zu bytes).",
                  CP_LAMBDA_PAYLOAD_MAX);
     } else if (rc == CP_OK) {
-        const char *to = memmem(c->response.p ? c->response.p : "", c->response.len,
-                                "Task timed out", 14);
+        const char *to =
+            memmem(c->response.p ? c->response.p : "", c->response.len, "Task timed out", 14);
         if (to) {
             /* Lambda's timeout text ("Task timed out after 3.00 seconds") is what users search
              * their logs for; keep it rather than the generic sentence. */
@@ -434,11 +434,11 @@ static void run_all(const lambda_ctx *ctx, chunk **chunks, size_t n)
 /* Responses                                                                                   */
 
 typedef struct entry {
-    size_t pos;            /* OK-record index, or SIZE_MAX when the id is not ours */
-    int result;            /* CP_REC_OK / DROPPED / FAILED */
-    cp_json_tok data;      /* STRING, or type END when absent or null */
-    cp_slice pkeys;        /* raw text of metadata.partitionKeys, p NULL when absent */
-    uint16_t nkeys;        /* usable keys in pkeys */
+    size_t pos;              /* OK-record index, or SIZE_MAX when the id is not ours */
+    int result;              /* CP_REC_OK / DROPPED / FAILED */
+    cp_json_tok data;        /* STRING, or type END when absent or null */
+    cp_slice pkeys;          /* raw text of metadata.partitionKeys, p NULL when absent */
+    uint16_t nkeys;          /* usable keys in pkeys */
     size_t dec_off, dec_len; /* decoded data in the scratch buffer */
 } entry;
 
@@ -651,8 +651,8 @@ static void fail_range(cp_batch *batch, const size_t *ok, const chunk *c, const 
 }
 
 /* Apply one chunk's final response to its records. */
-static void settle(cp_batch *batch, const size_t *ok, const chunk *c, id_table *ids,
-                   uint32_t *seen, size_t *first_entry, cp_buf *scratch, cp_buf *dec)
+static void settle(cp_batch *batch, const size_t *ok, const chunk *c, id_table *ids, uint32_t *seen,
+                   size_t *first_entry, cp_buf *scratch, cp_buf *dec)
 {
     if (c->code) {
         fail_range(batch, ok, c, c->code, c->msg);
@@ -758,8 +758,7 @@ static int lambda_apply(void *vctx, cp_batch *batch, cp_err *err)
         uint32_t *slot = table_slot(&table, cp_slice_of(ids[m].s, ids[m].len));
         if (*slot) {
             /* Two records at one position (not produced by our sources): keep ids unique. */
-            ids[m].len += (uint8_t) snprintf(ids[m].s + ids[m].len, ID_MAX - ids[m].len, "-%zu",
-                                             m);
+            ids[m].len += (uint8_t) snprintf(ids[m].s + ids[m].len, ID_MAX - ids[m].len, "-%zu", m);
             slot = table_slot(&table, cp_slice_of(ids[m].s, ids[m].len));
         }
         *slot = (uint32_t) m + 1;
@@ -793,8 +792,8 @@ static int lambda_apply(void *vctx, cp_batch *batch, cp_err *err)
             cp_buf_putc(&c->payload, '{');
             put_record(ctx, r, &ids[j], &c->payload);
             cp_buf_putc(&c->payload, '}');
-            int over = raw + r->data.len > ctx->buffer_bytes ||
-                       c->payload.len + 2 > CP_LAMBDA_PAYLOAD_MAX;
+            int over =
+                raw + r->data.len > ctx->buffer_bytes || c->payload.len + 2 > CP_LAMBDA_PAYLOAD_MAX;
             if (over && c->count) {
                 c->payload.len = mark; /* roll back and retry in a fresh chunk */
                 c->payload.p[mark] = 0;

@@ -246,8 +246,7 @@ static int flatten_set(flat *f, int numbers)
 static int flatten_value(flat *f, const cp_json_tok *first, int top);
 
 /* Members of a map (an image or an M value) after its '{': "name":<flattened>, ... */
-static int flatten_members(flat *f, int top, void (*on_key)(void *, const cp_json_tok *),
-                           void *arg)
+static int flatten_members(flat *f, int top, void (*on_key)(void *, const cp_json_tok *), void *arg)
 {
     cp_json_tok t, v;
     int first = 1;
@@ -378,7 +377,7 @@ static int flatten_value(flat *f, const cp_json_tok *first, int top)
 /* One change record                                                                           */
 
 typedef struct change {
-    cp_json_tok event_name; /* STRING, or type END when absent */
+    cp_json_tok event_name;              /* STRING, or type END when absent */
     cp_slice new_image, old_image, keys; /* raw object text; p NULL when absent */
     cp_slice creation_time;              /* number text; p NULL when absent */
 } change;
@@ -464,12 +463,14 @@ static int scan_change(cp_slice in, change *c, const char **why)
             if (cp_json_next(&lx, &w) < 0) {
                 goto invalid;
             }
-            int which = tok_eq(&k, "NewImage") ? 0 : tok_eq(&k, "OldImage") ? 1
-                                                    : tok_eq(&k, "Keys")   ? 2
-                                                                            : -1;
-            cp_slice *img = which == 0 ? &c->new_image : which == 1 ? &c->old_image
-                            : which == 2                             ? &c->keys
-                                                                     : NULL;
+            int which = tok_eq(&k, "NewImage")   ? 0
+                        : tok_eq(&k, "OldImage") ? 1
+                        : tok_eq(&k, "Keys")     ? 2
+                                                 : -1;
+            cp_slice *img = which == 0   ? &c->new_image
+                            : which == 1 ? &c->old_image
+                            : which == 2 ? &c->keys
+                                         : NULL;
             if (img) {
                 *img = (cp_slice){0};
                 img_bad[which] = w.type != CP_JSON_OBJ_BEGIN && w.type != CP_JSON_NULL;
@@ -617,8 +618,8 @@ static int native_apply(void *vctx, cp_batch *batch, cp_err *err)
         r->lambda_keys = NULL;
         for (size_t k = 0; k < ctx->nkeys; k++) {
             cp_slice v;
-            if (hits[k].type != CP_JSON_STRING ||
-                cp_json_tok_string(&hits[k], &scratch, &v) < 0 || v.len == 0) {
+            if (hits[k].type != CP_JSON_STRING || cp_json_tok_string(&hits[k], &scratch, &v) < 0 ||
+                v.len == 0) {
                 continue; /* absent, not S/N, or empty: no key (partitioning fails later) */
             }
             if (!r->lambda_keys) {

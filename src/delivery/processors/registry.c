@@ -12,8 +12,8 @@
 #include "delivery/processors/processors_int.h"
 
 static const cp_processor_ops *const builtins[] = {
-    &cp_processor_deagg,  &cp_processor_native,    &cp_processor_lambda,
-    &cp_processor_jq,     &cp_processor_delimiter,
+    &cp_processor_deagg, &cp_processor_native,    &cp_processor_lambda,
+    &cp_processor_jq,    &cp_processor_delimiter,
 };
 
 const cp_processor_ops *cp_processor_find(const char *type)
@@ -65,8 +65,8 @@ int cp__proc_check_params(const cp_processor_param *params, size_t n, const char
         }
         for (size_t j = 0; j < i; j++) {
             if (params[j].name && strcmp(params[j].name, name) == 0) {
-                return cp_err_set(err, CP_EINVAL,
-                                  "Duplicate parameter %s for processor type %s.", name, type);
+                return cp_err_set(err, CP_EINVAL, "Duplicate parameter %s for processor type %s.",
+                                  name, type);
             }
         }
         if (!params[i].value || blank(params[i].value)) {
