@@ -2469,7 +2469,7 @@ int cp_bucket_mpu_list_parts(cp_bucket_store *s, const char *bucket, cp_slice ke
     if (max && n > max) {
         n = max;
     }
-    for (size_t i = 0; rc == CP_OK && i < n; i++) {
+    for (size_t i = 0; rc == CP_OK && cb && i < n; i++) {
         rc = cb(ctx, &pv.v[i]);
     }
     cp_free(pv.v);

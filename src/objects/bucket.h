@@ -274,9 +274,9 @@ int cp_bucket_mpu_complete(cp_bucket_store *s, const char *bucket, cp_slice key,
 /* Abort an upload and delete its parts. Returns CP_OK or CP_BUCKET_ENOUPLOAD. */
 int cp_bucket_mpu_abort(cp_bucket_store *s, const char *bucket, cp_slice key, const char *upload_id,
                         cp_err *err);
-/* The uploaded parts with number > after, ascending, up to max (0 = all): calls cb once per
- * part (borrowed). *truncated (may be NULL) is set when more parts follow. Returns CP_OK,
- * CP_BUCKET_ENOUPLOAD, or cb's non-zero value. */
+/* The uploaded parts with number > after, ascending, up to max (0 = all): calls cb (may be
+ * NULL) once per part (borrowed). *truncated (may be NULL) is set when more parts follow. Returns
+ * CP_OK, CP_BUCKET_ENOUPLOAD, or cb's non-zero value. */
 typedef int (*cp_bucket_part_cb)(void *ctx, const cp_bucket_part *p);
 int cp_bucket_mpu_list_parts(cp_bucket_store *s, const char *bucket, cp_slice key,
                              const char *upload_id, int after, size_t max, cp_bucket_part_cb cb,

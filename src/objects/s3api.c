@@ -1640,12 +1640,20 @@ static int list_parts(s3 *r, cp_slice upload_id)
     parts_ctx pc = {&parts, (int) marker};
     int truncated = 0;
     cp_err err = {0};
-    int rc = max == 0
-                 ? cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key, sdup(r, upload_id),
-                                            (int) marker, 1, NULL, NULL, &truncated, &err)
-                 : cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key, sdup(r, upload_id),
-                                            (int) marker, (size_t) max, list_part_cb, &pc,
-                                            &truncated, &err);
+    int rc;
+    if (max) {
+        rc = cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key, sdup(r, upload_id),
+                                      (int) marker, (size_t) max, list_part_cb, &pc, &truncated,
+                                      &err);
+    } else {
+        /* max-parts=0 lists nothing; fetch one part only to tell whether any follow. */
+        cp_buf ignored = CP_BUF_INIT;
+        parts_ctx probe = {&ignored, (int) marker};
+        rc = cp_bucket_mpu_list_parts(r->api->store, r->bucket, r->key, sdup(r, upload_id),
+                                      (int) marker, 1, list_part_cb, &probe, NULL, &err);
+        truncated = probe.last != (int) marker;
+        cp_buf_free(&ignored);
+    }
     if (rc < 0) {
         cp_buf_free(&parts);
         if (rc == CP_BUCKET_ENOUPLOAD) {

@@ -906,6 +906,23 @@ static void multipart_through_the_api(void)
     CPT_CHECK(cp_slice_eq(cp_xml_name(&e.doc, 0), CP_SLICE("ListPartsResult")));
     CPT_EQ_INT(xcount(&e, "Part"), 3);
     CPT_EQ_STR(xtext(&e, "NextPartNumberMarker"), "3");
+    char tp[300];
+    snprintf(tp, sizeof(tp), "%s&max-parts=2", t);
+    CPT_EQ_INT(call(&e, "GET", tp, NULL, NOBODY), 200);
+    CPT_EQ_INT(xcount(&e, "Part"), 2);
+    CPT_EQ_STR(xtext(&e, "IsTruncated"), "true");
+    CPT_EQ_STR(xtext(&e, "NextPartNumberMarker"), "2");
+    snprintf(tp, sizeof(tp), "%s&max-parts=2&part-number-marker=2", t);
+    CPT_EQ_INT(call(&e, "GET", tp, NULL, NOBODY), 200);
+    CPT_EQ_INT(xcount(&e, "Part"), 1);
+    CPT_EQ_STR(xtext(&e, "IsTruncated"), "false");
+    snprintf(tp, sizeof(tp), "%s&max-parts=0", t);
+    CPT_EQ_INT(call(&e, "GET", tp, NULL, NOBODY), 200);
+    CPT_EQ_INT(xcount(&e, "Part"), 0);
+    CPT_EQ_STR(xtext(&e, "IsTruncated"), "true");
+    snprintf(tp, sizeof(tp), "%s&max-parts=x", t);
+    CPT_EQ_INT(call(&e, "GET", tp, NULL, NOBODY), 400);
+    expect_error(&e, 400, "InvalidArgument");
 
     /* Error paths. */
     CPT_EQ_INT(call(&e, "PUT", "/mpu/big/file.bin?partNumber=0&uploadId=x", NULL, CP_SLICE("x")),
