@@ -133,9 +133,9 @@ static int invoke(cp_lambda *l, const char *name, const cp_http_req *req, cp_htt
 {
     cp_slice type = cp_http_req_header(req, "X-Amz-Invocation-Type");
     cp_err err = {0};
-    int rc;
-    if (type.p && !cp_slice_eq(type, CP_SLICE("RequestResponse")) &&
-        !cp_slice_eq(type, CP_SLICE("Event")) && !cp_slice_eq(type, CP_SLICE("DryRun"))) {
+    int dry = type.p && cp_slice_eq(type, CP_SLICE("DryRun"));
+    int event = type.p && cp_slice_eq(type, CP_SLICE("Event"));
+    if (type.p && !dry && !event && !cp_slice_eq(type, CP_SLICE("RequestResponse"))) {
         return reply_error(resp, "ValidationException",
                            "1 validation error detected: Value at 'invocationType' failed to "
                            "satisfy constraint: Member must satisfy enum value set: [Event, "
@@ -149,16 +149,16 @@ static int invoke(cp_lambda *l, const char *name, const cp_http_req *req, cp_htt
                            "Could not parse request body into json: Could not parse payload "
                            "into json");
     }
-    if (cp_slice_eq(type, CP_SLICE("DryRun"))) {
-        if ((rc = cp_lambda_exists(l, name, &err)) != CP_OK) {
+    if (dry) {
+        if (cp_lambda_exists(l, name, &err) != CP_OK) {
             return reply_err(resp, &err);
         }
         resp->status = 204;
         add_request_id(resp);
         return CP_OK;
     }
-    if (cp_slice_eq(type, CP_SLICE("Event"))) {
-        if ((rc = cp_lambda_invoke_async(l, name, payload, &err)) != CP_OK) {
+    if (event) {
+        if (cp_lambda_invoke_async(l, name, payload, &err) != CP_OK) {
             return reply_err(resp, &err);
         }
         resp->status = 202;
@@ -167,8 +167,7 @@ static int invoke(cp_lambda *l, const char *name, const cp_http_req *req, cp_htt
     }
     cp_buf out = CP_BUF_INIT;
     int fe = 0;
-    rc = cp_lambda_invoke(l, name, payload, &out, &fe, &err);
-    if (rc != CP_OK) {
+    if (cp_lambda_invoke(l, name, payload, &out, &fe, &err) != CP_OK) {
         cp_buf_free(&out);
         return reply_err(resp, &err);
     }

@@ -515,11 +515,9 @@ static int check_env(const lam_fn *fn, cp_err *err)
                               "[a-zA-Z]([a-zA-Z0-9_])+]");
         }
         for (const char *const *r = reserved_env; *r; r++) {
-            if (strcmp(k, *r) == 0 && strlen(used) + strlen(k) + 3 < sizeof(used)) {
-                if (used[0]) {
-                    strcat(used, ", ");
-                }
-                strcat(used, k);
+            size_t u = strlen(used);
+            if (strcmp(k, *r) == 0 && u + strlen(k) + 3 < sizeof(used)) {
+                snprintf(used + u, sizeof(used) - u, "%s%s", u ? ", " : "", k);
             }
         }
         bytes += strlen(k) + strlen(fn->env[i].v) + 6;
@@ -1235,7 +1233,7 @@ static int64_t min64(int64_t a, int64_t b)
 /* Enforce every deadline that passed (under l->mu); returns the next one. */
 static int64_t enforce_deadlines(cp_lambda *l, int64_t now)
 {
-    int64_t next = now + 60 * 1000 * NS_PER_MS;
+    int64_t next = now + 60000 * NS_PER_MS;
     for (lam_inst *in = l->insts; in; in = in->next) {
         int64_t d;
         if (in->state == INST_BUSY && in->inv) {
@@ -1440,7 +1438,7 @@ static int load_all(cp_lambda *l, cp_err *err)
         }
         lam_fn *fn = NULL;
         cp_err e = {0};
-        if (load_one(l, de->d_name, &fn, &e) != CP_OK) {
+        if (load_one(l, de->d_name, &fn, &e) != CP_OK || !fn) {
             CP_LOG_WARN("lambda", "skipping function directory %s: %s", path, e.msg);
             continue;
         }
@@ -1845,7 +1843,7 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
     lam_fn *fn = NULL;
     int rc = l->closing ? cp_err_set(err, CP_ECLOSED, "changepipe is shutting down")
                         : find_locked(l, name, &fn, err);
-    if (rc != CP_OK) {
+    if (rc != CP_OK || !fn) {
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->admin);
         return rc;
@@ -1963,7 +1961,7 @@ int cp_lambda_invoke(cp_lambda *l, const char *function_name_or_arn, cp_slice pa
     } else if (!l->runtime_host[0]) {
         rc = cp_err_set(err, CP_ECLOSED, "the Lambda Runtime API is not being served yet");
     }
-    if (rc != CP_OK) {
+    if (rc != CP_OK || !fn) {
         leave(l);
         pthread_mutex_unlock(&l->mu);
         inv_unref(inv);
@@ -2149,7 +2147,7 @@ int cp__lambda_rt_next(cp_lambda *l, cp_slice token, cp__lambda_event *ev, cp_er
     } else if (in->state == INST_DEAD) {
         rc = cp_err_set(err, CP_ECLOSED, "this runtime instance was stopped");
     }
-    if (rc == CP_OK) {
+    if (rc == CP_OK && in && fn) {
         fn->refs++;
         if (in->state == INST_STARTING) {
             in->state = INST_READY; /* the first /next ends the init phase */

@@ -70,7 +70,7 @@ static const char *shown(const char *raw, size_t len, char out[80])
     size_t n = 0;
     for (size_t i = 0; i < len && n < 75; i++) {
         unsigned char c = (unsigned char) raw[i];
-        out[n++] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+        out[n++] = c >= 0x20 && c < 0x7f ? raw[i] : '?';
     }
     if (len > 75) {
         memcpy(out + n, "...", 3);
@@ -459,15 +459,14 @@ static int extract_one(const zipper *z, struct libdeflate_decompressor *dc, int 
     }
     const char *leaf = NULL;
     int dir = open_parent(root, e, &leaf, z->err);
-    if (dir < 0) {
+    if (dir < 0 || !leaf) {
         cp_free(owned);
-        return dir;
+        return dir < 0 ? dir : fail_entry(z->err, CP_EINVAL, e, "file entry without a name");
     }
     if (e->kind == KIND_DIR) {
+        /* A directory may already exist as the implicit parent of an earlier entry. */
         struct stat sb;
-        if (mkdirat(dir, leaf, 0755) == 0) {
-            st->dirs++;
-        } else if (errno != EEXIST) {
+        if (mkdirat(dir, leaf, 0755) != 0 && errno != EEXIST) {
             rc = fail_entry(z->err, -errno, e, "cannot create directory");
         } else if (fstatat(dir, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode)) {
             rc = fail_entry(z->err, CP_EINVAL, e, "directory conflicts with an earlier entry");
