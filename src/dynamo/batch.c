@@ -18,11 +18,11 @@
 /* Tables named by a batch request, with their metadata once looked up. */
 typedef struct btable {
     cp_slice name;
-    size_t count;     /* requests for this table */
-    cp_table_info t;  /* valid when have_t */
+    size_t count;    /* requests for this table */
+    cp_table_info t; /* valid when have_t */
     int have_t;
-    double units;     /* consumed capacity */
-    cp__dyn_exprs x;  /* BatchGetItem: projection parameters */
+    double units;    /* consumed capacity */
+    cp__dyn_exprs x; /* BatchGetItem: projection parameters */
     cp_expr *expr;
     int consistent;
     cp_slice projection_raw; /* BatchGetItem: for UnprocessedKeys */
@@ -118,7 +118,8 @@ static int check_duplicates(cp__dyn_call *c, cp_buf *ids, const size_t *ends, si
         size_t si = i ? ends[i - 1] : 0;
         for (size_t j = 0; j < i; j++) {
             size_t sj = j ? ends[j - 1] : 0;
-            if (ends[i] - si == ends[j] - sj && memcmp(ids->p + si, ids->p + sj, ends[i] - si) == 0) {
+            if (ends[i] - si == ends[j] - sj &&
+                memcmp(ids->p + si, ids->p + sj, ends[i] - si) == 0) {
                 return cp_err_set(&c->err, CP_EINVAL,
                                   "Provided list of item keys contains duplicates");
             }
@@ -255,7 +256,8 @@ static int check_write(cp__dyn_call *c, const cp_table_info *t, const wreq *w, c
                               "Item size has exceeded the maximum allowed size");
         }
         int rc = cp__dyn_check_key(c, t, item, 1);
-        if (rc < 0 && (strstr(c->err.msg, "Missing the key") || strstr(c->err.msg, "Type mismatch"))) {
+        if (rc < 0 &&
+            (strstr(c->err.msg, "Missing the key") || strstr(c->err.msg, "Type mismatch"))) {
             cp_err_set(&c->err, CP_EINVAL, "The provided key element does not match the schema");
         }
         return rc;
@@ -284,7 +286,7 @@ static void put_unprocessed(cp_buf *out, const bw_req *r, const wreq *reqs, cons
             first = 0;
             cp_slice item = cp_slice_of(r->items.p + reqs[i].off, reqs[i].len);
             cp_buf_puts(out, reqs[i].kind == CP_WRITE_PUT ? "{\"PutRequest\":{\"Item\":"
-                                                           : "{\"DeleteRequest\":{\"Key\":");
+                                                          : "{\"DeleteRequest\":{\"Key\":");
             cp_item_to_json(item, out);
             cp_buf_puts(out, "}}");
         }
@@ -487,8 +489,8 @@ static int bg_table(cp__dyn_call *c, bg_req *r, size_t ti)
         } else if (cp__dyn_is(m, "ProjectionExpression")) {
             const char *start = c->lx.p;
             rc = cp__dyn_exprs_member(c, m, &bt->x, &r->verr);
-            while (start < c->lx.p && (*start == ' ' || *start == '\n' || *start == '\t' ||
-                                       *start == '\r')) {
+            while (start < c->lx.p &&
+                   (*start == ' ' || *start == '\n' || *start == '\t' || *start == '\r')) {
                 start++;
             }
             bt->projection_raw = cp_slice_of(start, (size_t) (c->lx.p - start));

@@ -51,8 +51,7 @@ void cp__dyn_capacity_entry(cp_buf *out, cp__dyn_rcc mode, const char *table, do
     cp_buf_putc(out, '}');
 }
 
-void cp__dyn_put_capacity(cp_buf *out, cp__dyn_rcc mode, const char *table, double units,
-                          int comma)
+void cp__dyn_put_capacity(cp_buf *out, cp__dyn_rcc mode, const char *table, double units, int comma)
 {
     if (mode == CP__RCC_NONE) {
         return;

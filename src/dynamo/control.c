@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The DynamoDB control plane: CreateTable, DescribeTable, ListTables, DeleteTable and
- * UpdateTable (the Kinesis streaming destinations are in kinesis.c). The store keeps what it needs to run a
- * table (key schema, stream settings, destinations); everything else DescribeTable reports
+ * UpdateTable (the Kinesis streaming destinations are in kinesis.c). The store keeps what it needs
+ * to run a table (key schema, stream settings, destinations); everything else DescribeTable reports
  * (billing, throughput, attribute definitions, tags, past streams) lives in the table's desc
  * JSON, which this file owns. Tables are ACTIVE as soon as CreateTable returns: creation is
  * synchronous and durable, so no CREATING window is ever visible.
@@ -95,7 +95,8 @@ static void table_stats(cp_dynamo_api *api, uint32_t id, uint64_t *items, uint64
     pthread_mutex_lock(&api->mu);
     cp__dyn_stats_entry e = api->stats[slot];
     pthread_mutex_unlock(&api->mu);
-    if (api->cfg.stats_max_age_ms > 0 && e.table_id == id && now - e.at_ms <= api->cfg.stats_max_age_ms) {
+    if (api->cfg.stats_max_age_ms > 0 && e.table_id == id &&
+        now - e.at_ms <= api->cfg.stats_max_age_ms) {
         *items = e.items;
         *bytes = e.bytes;
         return;
@@ -123,8 +124,8 @@ static void put_table_arn(cp__dyn_call *c, const char *name, cp_buf *out)
 }
 
 /* The TableDescription shape shared by Create/Describe/Update/DeleteTable. */
-static void put_description(cp__dyn_call *c, const cp_table_info *t, const char *status,
-                            int stats, cp_buf *out)
+static void put_description(cp__dyn_call *c, const cp_table_info *t, const char *status, int stats,
+                            cp_buf *out)
 {
     cJSON *d = cp__dyn_desc_parse(t);
     const cJSON *defs = cJSON_GetObjectItemCaseSensitive(d, "AttributeDefinitions");
@@ -169,9 +170,11 @@ static void put_description(cp__dyn_call *c, const cp_table_info *t, const char 
         put_time(out, num_member(d, "LastDecrease"));
         cp_buf_putc(out, ',');
     }
-    cp_buf_printf(out, "\"NumberOfDecreasesToday\":%lld,\"ReadCapacityUnits\":%lld,"
-                       "\"WriteCapacityUnits\":%lld}",
-                  (long long) num_member(d, "Decreases"), ppr ? 0LL : (long long) num_member(d, "RCU"),
+    cp_buf_printf(out,
+                  "\"NumberOfDecreasesToday\":%lld,\"ReadCapacityUnits\":%lld,"
+                  "\"WriteCapacityUnits\":%lld}",
+                  (long long) num_member(d, "Decreases"),
+                  ppr ? 0LL : (long long) num_member(d, "RCU"),
                   ppr ? 0LL : (long long) num_member(d, "WCU"));
     uint64_t items = 0, bytes = 0;
     if (stats) {
@@ -196,8 +199,9 @@ static void put_description(cp__dyn_call *c, const cp_table_info *t, const char 
     cp__dyn_vec streams = {.size = sizeof(cp__dyn_stream)};
     cp__dyn_streams_of_table(c, t, &streams);
     if (t->stream_view[0]) {
-        cp_buf_printf(out, ",\"StreamSpecification\":{\"StreamEnabled\":true,\"StreamViewType\":"
-                           "\"%s\"}",
+        cp_buf_printf(out,
+                      ",\"StreamSpecification\":{\"StreamEnabled\":true,\"StreamViewType\":"
+                      "\"%s\"}",
                       t->stream_view);
     } else if (streams.n) {
         cp_buf_puts(out, ",\"StreamSpecification\":{\"StreamEnabled\":false}");
@@ -217,10 +221,9 @@ static void put_description(cp__dyn_call *c, const cp_table_info *t, const char 
     if (cls) {
         cp_buf_printf(out, ",\"TableClassSummary\":{\"TableClass\":\"%s\"}", cls);
     }
-    cp_buf_printf(out, ",\"DeletionProtectionEnabled\":%s",
-                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "DeletionProtection"))
-                      ? "true"
-                      : "false");
+    cp_buf_printf(
+        out, ",\"DeletionProtectionEnabled\":%s",
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "DeletionProtection")) ? "true" : "false");
     /* A table never configured with warm throughput reports the on-demand baseline. */
     cp_buf_puts(out, ",\"WarmThroughput\":{\"ReadUnitsPerSecond\":12000,\"WriteUnitsPerSecond\":"
                      "4000,\"Status\":\"ACTIVE\"}}");
@@ -237,8 +240,7 @@ typedef struct pair {
 } pair;
 
 /* A list of pairs with member names ka/kb. */
-static int read_pairs(cp__dyn_call *c, const char *ka, const char *kb, cp__dyn_vec *v,
-                      int *present)
+static int read_pairs(cp__dyn_call *c, const char *ka, const char *kb, cp__dyn_vec *v, int *present)
 {
     v->size = sizeof(pair);
     int rc = cp__dyn_arr(c);
@@ -883,13 +885,13 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
     int64_t now = cp_clock_now_ms();
     if (r->has_billing || r->has_pt) {
         if (ppr && r->has_pt) {
-            rc = cp_err_set(err, CP_EINVAL,
-                            r->has_billing
-                                ? "One or more parameter values were invalid: Neither "
-                                  "ReadCapacityUnits nor WriteCapacityUnits can be specified when "
-                                  "BillingMode is PAY_PER_REQUEST"
-                                : "One or more parameter values were invalid: ProvisionedThroughput "
-                                  "cannot be specified when BillingMode is PAY_PER_REQUEST");
+            rc = cp_err_set(
+                err, CP_EINVAL,
+                r->has_billing ? "One or more parameter values were invalid: Neither "
+                                 "ReadCapacityUnits nor WriteCapacityUnits can be specified when "
+                                 "BillingMode is PAY_PER_REQUEST"
+                               : "One or more parameter values were invalid: ProvisionedThroughput "
+                                 "cannot be specified when BillingMode is PAY_PER_REQUEST");
         } else if (!ppr && was_ppr && !r->has_pt) {
             rc = cp_err_set(err, CP_EINVAL,
                             "One or more parameter values were invalid: ProvisionedThroughput "
@@ -900,8 +902,9 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
             u->same_throughput = 1;
             u->cur_rcu = num_member(d, "RCU");
             u->cur_wcu = num_member(d, "WCU");
-            rc = cp_err_set(err, CP_EINVAL, "The provisioned throughput for the table will not "
-                                            "change.");
+            rc = cp_err_set(err, CP_EINVAL,
+                            "The provisioned throughput for the table will not "
+                            "change.");
         } else {
             if (ppr != was_ppr) {
                 set_str(d, "BillingMode", ppr ? "PAY_PER_REQUEST" : "PROVISIONED");
@@ -932,8 +935,7 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
                             t->name);
         } else if (r->enabled) {
             /* The store starts the new stream at the next log position. */
-            snprintf(t->stream_view, sizeof(t->stream_view), "%.*s", (int) r->view.len,
-                     r->view.p);
+            snprintf(t->stream_view, sizeof(t->stream_view), "%.*s", (int) r->view.len, r->view.p);
         } else {
             cp__dyn_stream_retire(u->api, t, d);
             t->stream_view[0] = 0;

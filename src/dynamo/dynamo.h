@@ -52,15 +52,22 @@ typedef struct cp_dynamo_throttle {
 } cp_dynamo_throttle;
 
 typedef struct cp_dynamo_cfg {
-    const char *account;       /* account id in ARNs; NULL = "000000000000" */
-    size_t page_bytes;         /* Query/Scan read size per page; 0 = 1 MiB (AWS) */
-    size_t batch_get_bytes;    /* BatchGetItem response cap; 0 = 16 MiB (AWS) */
-    int64_t stats_max_age_ms;  /* DescribeTable ItemCount/TableSizeBytes cache age (AWS
-                                  refreshes about every 6 h); 0 = 60 s, < 0 = always fresh */
-    int64_t iterator_ttl_ms;   /* Streams shard iterator lifetime; 0 = 15 min (AWS) */
-    size_t get_records_scan;   /* change-log records GetRecords examines per call before it
-                                  returns (other tables' records are skipped); 0 = 20000 */
-    const cp_dynamo_throttle *throttle; /* NULL: no emulation; borrowed for the api's life */
+    /* Account id in ARNs; NULL = "000000000000". */
+    const char *account;
+    /* Query/Scan read size per page; 0 = 1 MiB (AWS). */
+    size_t page_bytes;
+    /* BatchGetItem response cap; 0 = 16 MiB (AWS). */
+    size_t batch_get_bytes;
+    /* DescribeTable ItemCount/TableSizeBytes cache age (AWS refreshes them about every 6 h);
+     * 0 = 60 s, < 0 = always fresh. */
+    int64_t stats_max_age_ms;
+    /* Streams shard iterator lifetime; 0 = 15 min (AWS). */
+    int64_t iterator_ttl_ms;
+    /* Change-log records GetRecords examines per call before it returns (other tables'
+     * records are skipped over); 0 = 20000. */
+    size_t get_records_scan;
+    /* Throughput emulation (--emulate-limits); NULL: none. Borrowed for the api's life. */
+    const cp_dynamo_throttle *throttle;
 } cp_dynamo_cfg;
 
 /*

@@ -139,8 +139,8 @@ int cp__dyn_check_enum(cp__dyn_verr *v, cp_slice s, const char *path, const char
 
 typedef struct cp__dyn_exprs {
     cp_expr_input in;
-    cp_buf names, values; /* encoded maps behind in.names / in.values */
-    cp_slice names_raw;   /* raw JSON of ExpressionAttributeNames, for echoing */
+    cp_buf names, values;  /* encoded maps behind in.names / in.values */
+    cp_slice names_raw;    /* raw JSON of ExpressionAttributeNames, for echoing */
     int filter_from_query; /* filter_conds came from QueryFilter (else ScanFilter) */
 } cp__dyn_exprs;
 
@@ -148,7 +148,8 @@ typedef struct cp__dyn_exprs {
  * KeyConditionExpression, FilterExpression, ProjectionExpression, ExpressionAttributeNames,
  * ExpressionAttributeValues, Expected, AttributeUpdates, KeyConditions, QueryFilter,
  * ScanFilter, ConditionalOperator, AttributesToGet), read its value into x and return 1;
- * CP__DYN_UNKNOWN when it is not one (nothing consumed); < 0 on error. Enum violations are added to verr. */
+ * CP__DYN_UNKNOWN when it is not one (nothing consumed); < 0 on error. Enum violations are added to
+ * verr. */
 int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__dyn_verr *verr);
 /* Compile (err filled on failure). *out is NULL-safe to free. */
 int cp__dyn_exprs_compile(cp__dyn_call *c, cp__dyn_exprs *x, cp_expr_op op, cp_expr **out);
@@ -239,7 +240,7 @@ typedef struct cp__dyn_stream {
     uint32_t table_id;
     cp_key_schema key;
     char view[32];
-    int64_t label_ms; /* creation time: the StreamLabel */
+    int64_t label_ms;  /* creation time: the StreamLabel */
     uint64_t from, to; /* to = UINT64_MAX while enabled */
     int64_t ended_ms;  /* when it was disabled (0 while enabled) */
 } cp__dyn_stream;

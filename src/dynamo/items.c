@@ -142,17 +142,16 @@ static int item_prepare(cp__dyn_call *c, item_req *r, cp_expr_op op)
                          "Member must not be null");
     }
     if (r->has_rv) {
-        static const char *const names[] = {"NONE",       "ALL_OLD",     "UPDATED_OLD",
-                                            "ALL_NEW",    "UPDATED_NEW", NULL};
+        static const char *const names[] = {"NONE",    "ALL_OLD",     "UPDATED_OLD",
+                                            "ALL_NEW", "UPDATED_NEW", NULL};
         int i = cp__dyn_check_enum(&r->verr, r->rv, "returnValues", names,
                                    "NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW");
         r->return_values = i < 0 ? RV_NONE : (rv_kind) i;
     }
     if (r->has_rvf) {
         static const char *const names[] = {"ALL_OLD", "NONE", NULL};
-        r->old_on_fail = cp__dyn_check_enum(&r->verr, r->rvf,
-                                            "returnValuesOnConditionCheckFailure", names,
-                                            "ALL_OLD, NONE") == 0;
+        r->old_on_fail = cp__dyn_check_enum(&r->verr, r->rvf, "returnValuesOnConditionCheckFailure",
+                                            names, "ALL_OLD, NONE") == 0;
     }
     r->mode = cp__dyn_rcc_parse(&r->verr, r->rcc, r->has_rcc);
     if (r->has_ricm) {
@@ -215,9 +214,9 @@ static int fail_condition(cp__dyn_call *c, const item_req *r, const cp_write_op 
         cp_buf extra = CP_BUF_INIT;
         cp_buf_puts(&extra, ",\"Item\":");
         cp_item_to_json(cp_buf_slice(&op->old_item), &extra);
-        int rc = cp_aws_reply_error_extra(c->resp, c->req->service,
-                                          "ConditionalCheckFailedException",
-                                          "The conditional request failed", cp_buf_slice(&extra));
+        int rc =
+            cp_aws_reply_error_extra(c->resp, c->req->service, "ConditionalCheckFailedException",
+                                     "The conditional request failed", cp_buf_slice(&extra));
         cp_buf_free(&extra);
         return rc;
     }
@@ -275,8 +274,7 @@ int cp__dyn_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             if (r.return_values == RV_ALL_OLD) {
                 comma = put_attributes(out, cp_buf_slice(&op.old_item), 0);
             }
-            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)),
-                                 comma);
+            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)), comma);
             cp_buf_putc(out, '}');
         }
         cp_write_op_clear(&op);
@@ -308,8 +306,7 @@ int cp__dyn_delete_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             if (r.return_values == RV_ALL_OLD) {
                 comma = put_attributes(out, cp_buf_slice(&op.old_item), 0);
             }
-            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)),
-                                 comma);
+            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)), comma);
             cp_buf_putc(out, '}');
         }
         cp_write_op_clear(&op);
@@ -351,8 +348,8 @@ int cp__dyn_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                 break;
             case RV_UPDATED_OLD:
             case RV_UPDATED_NEW: {
-                cp_slice src = cp_buf_slice(r.return_values == RV_UPDATED_OLD ? &op.old_item
-                                                                              : &op.new_item);
+                cp_slice src =
+                    cp_buf_slice(r.return_values == RV_UPDATED_OLD ? &op.old_item : &op.new_item);
                 if (src.len) {
                     cp_expr_project_updated(r.expr, src, &proj);
                     comma = put_attributes(out, cp_buf_slice(&proj), 0);
@@ -363,8 +360,7 @@ int cp__dyn_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                 break;
             }
             cp_buf_free(&proj);
-            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)),
-                                 comma);
+            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)), comma);
             cp_buf_putc(out, '}');
         }
         cp_write_op_clear(&op);
@@ -378,8 +374,8 @@ int cp__dyn_get_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     item_req r = {.item_member = "Key"};
     int rc = item_prepare(&c, &r, CP_EXPR_OP_GET);
-    if (rc == CP_OK && cp__dyn_admit(&c, &r.t, cp_buf_slice(&r.item),
-                                     cp__dyn_read_units(0, r.consistent), 0)) {
+    if (rc == CP_OK &&
+        cp__dyn_admit(&c, &r.t, cp_buf_slice(&r.item), cp__dyn_read_units(0, r.consistent), 0)) {
         rc = cp__dyn_fail_throttled(&c, &r.t);
     }
     if (rc == CP_OK) {
@@ -399,10 +395,10 @@ int cp__dyn_get_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                 cp_buf_free(&proj);
                 comma = 1;
             }
-            cp__dyn_put_capacity(out, r.mode, r.t.name,
-                                 cp__dyn_read_units(found ? cp_item_size(cp_buf_slice(&item)) : 0,
-                                                    r.consistent),
-                                 comma);
+            cp__dyn_put_capacity(
+                out, r.mode, r.t.name,
+                cp__dyn_read_units(found ? cp_item_size(cp_buf_slice(&item)) : 0, r.consistent),
+                comma);
             cp_buf_putc(out, '}');
         } else {
             rc = cp__dyn_fail(&c, rc);

@@ -179,11 +179,10 @@ static int kinesis_op(cp__dyn_call *c, kin_action action)
     if (r.has_precision) {
         static const char *const names[] = {"MILLISECOND", "MICROSECOND", NULL};
         micro = cp__dyn_check_enum(&v, r.precision,
-                                   action == KIN_UPDATE
-                                       ? "updateKinesisStreamingConfiguration."
-                                         "approximateCreationDateTimePrecision"
-                                       : "enableKinesisStreamingConfiguration."
-                                         "approximateCreationDateTimePrecision",
+                                   action == KIN_UPDATE ? "updateKinesisStreamingConfiguration."
+                                                          "approximateCreationDateTimePrecision"
+                                                        : "enableKinesisStreamingConfiguration."
+                                                          "approximateCreationDateTimePrecision",
                                    names, "MILLISECOND, MICROSECOND") == 1;
     }
     if ((rc = cp__dyn_verr_done(&v, c)) < 0) {
@@ -235,8 +234,9 @@ static int kinesis_op(cp__dyn_call *c, kin_action action)
                   : action == KIN_DISABLE ? "DISABLING"
                                           : "UPDATING");
     if (r.has_precision) {
-        cp_buf_printf(out, ",\"%sKinesisStreamingConfiguration\":{"
-                           "\"ApproximateCreationDateTimePrecision\":\"%s\"}",
+        cp_buf_printf(out,
+                      ",\"%sKinesisStreamingConfiguration\":{"
+                      "\"ApproximateCreationDateTimePrecision\":\"%s\"}",
                       action == KIN_UPDATE ? "Update" : "Enable",
                       micro ? "MICROSECOND" : "MILLISECOND");
     }
@@ -293,8 +293,9 @@ int cp__dyn_describe_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *res
         cp_json_put_str(out, cp_buf_slice(&arn));
         /* Enabling is synchronous here, so a destination is ACTIVE at once (the CLI waiter
          * kinesis-streaming-destination-active polls for exactly that). */
-        cp_buf_printf(out, ",\"DestinationStatus\":\"%s\","
-                           "\"ApproximateCreationDateTimePrecision\":\"%s\"}",
+        cp_buf_printf(out,
+                      ",\"DestinationStatus\":\"%s\","
+                      "\"ApproximateCreationDateTimePrecision\":\"%s\"}",
                       t.dest[i].active ? "ACTIVE" : "DISABLED",
                       t.dest[i].micro_precision ? "MICROSECOND" : "MILLISECOND");
         cp_buf_free(&arn);

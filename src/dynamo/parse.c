@@ -257,8 +257,8 @@ int cp__dyn_skip(cp__dyn_call *c)
 int cp__dyn_raw(cp__dyn_call *c, cp_slice *out)
 {
     const char *start = c->lx.p;
-    while (start < c->lx.end && (*start == ' ' || *start == '\t' || *start == '\r' ||
-                                 *start == '\n' || *start == ':')) {
+    while (start < c->lx.end &&
+           (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n' || *start == ':')) {
         start++;
     }
     if (cp__dyn_skip(c) < 0) {
@@ -494,9 +494,9 @@ static int read_av_list(cp__dyn_call *c, const cp_av **out, size_t *n)
     return 1;
 }
 
-static const char *const CMP_NAMES[] = {"EQ",       "NE",          "LE",          "LT", "GE",
-                                        "GT",       "NOT_NULL",    "NULL",        "CONTAINS",
-                                        "NOT_CONTAINS", "BEGINS_WITH", "IN", "BETWEEN", NULL};
+static const char *const CMP_NAMES[] = {
+    "EQ",   "NE",       "LE",           "LT",          "GE", "GT",      "NOT_NULL",
+    "NULL", "CONTAINS", "NOT_CONTAINS", "BEGINS_WITH", "IN", "BETWEEN", NULL};
 static const char CMP_SHOWN[] =
     "IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS";
 
@@ -607,9 +607,7 @@ static int read_legacy_map(cp__dyn_call *c, cp__dyn_verr *verr, const char *para
                     snprintf(path, sizeof(path), "attributeUpdates.%.*s.member.action",
                              (int) (attr.len < 255 ? attr.len : 255), attr.p);
                     int i = cp__dyn_check_enum(verr, s, path, actions, "ADD, PUT, DELETE");
-                    up->action = i == 0   ? CP_LEGACY_ADD
-                                 : i == 2 ? CP_LEGACY_DELETE
-                                          : CP_LEGACY_PUT;
+                    up->action = i == 0 ? CP_LEGACY_ADD : i == 2 ? CP_LEGACY_DELETE : CP_LEGACY_PUT;
                 }
             } else if ((rc = cp__dyn_skip(c)) < 0) {
                 return rc;
@@ -716,10 +714,10 @@ int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__d
         }
         cp__dyn_vec v = {.size = updates ? sizeof(cp_legacy_update) : sizeof(cp_legacy_cond)};
         int present = 0;
-        const char *param = expected ? "expected" : keyconds ? "keyConditions"
-                                                : filter && cp__dyn_is(name, "QueryFilter")
-                                                    ? "queryFilter"
-                                                    : "scanFilter";
+        const char *param = expected                                    ? "expected"
+                            : keyconds                                  ? "keyConditions"
+                            : filter && cp__dyn_is(name, "QueryFilter") ? "queryFilter"
+                                                                        : "scanFilter";
         rc = read_legacy_map(c, verr, param, expected, updates, &v, &present);
         if (rc >= 0 && present) {
             if (expected) {

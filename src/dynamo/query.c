@@ -203,8 +203,8 @@ static int query_or_scan(cp__dyn_call *c, int query)
                         query ? "Querying" : "Scanning");
         goto fail;
     }
-    if ((rc = cp__dyn_exprs_compile(c, &r.x, query ? CP_EXPR_OP_QUERY : CP_EXPR_OP_SCAN,
-                                    &expr)) < 0) {
+    if ((rc = cp__dyn_exprs_compile(c, &r.x, query ? CP_EXPR_OP_QUERY : CP_EXPR_OP_SCAN, &expr)) <
+        0) {
         goto fail;
     }
     if (query && !cp_expr_has_key_condition(expr)) {
@@ -237,8 +237,8 @@ static int query_or_scan(cp__dyn_call *c, int query)
             goto fail;
         }
         cp_av h;
-        if (query && (!cp_item_find(start, cp_slice_str(t.key.hash_name), &h) ||
-                      !cp_av_equal(h, kc.hash))) {
+        if (query &&
+            (!cp_item_find(start, cp_slice_str(t.key.hash_name), &h) || !cp_av_equal(h, kc.hash))) {
             rc = cp_err_set(&c->err, CP_EINVAL,
                             "The provided starting key is outside query boundaries based on "
                             "provided conditions");
@@ -279,8 +279,7 @@ static int query_or_scan(cp__dyn_call *c, int query)
         cp_buf_puts(out, ",\"LastEvaluatedKey\":");
         cp_item_to_json(cp_buf_slice(&p.last_key), out);
     }
-    cp__dyn_put_capacity(out, mode, t.name, cp__dyn_read_units((size_t) p.bytes, r.consistent),
-                         1);
+    cp__dyn_put_capacity(out, mode, t.name, cp__dyn_read_units((size_t) p.bytes, r.consistent), 1);
     cp_buf_putc(out, '}');
     rc = CP_OK;
     goto out;

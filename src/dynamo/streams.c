@@ -27,12 +27,13 @@
 #include "dynamo/dynamo_int.h"
 #include "table/change.h"
 
-#define REGISTRY_KEY  "dynamo.deleted_streams"
-#define OPEN_END      UINT64_MAX
-#define ITER_VERSION  1
-#define ITER_MAC_LEN  16
-#define ITER_PAYLOAD  41 /* u8 version, u32 table id, i64 label, u64 pos, u64 from, i64 issued,
-                             u32 nonce */
+#define REGISTRY_KEY "dynamo.deleted_streams"
+#define OPEN_END     UINT64_MAX
+#define ITER_VERSION 1
+#define ITER_MAC_LEN 16
+#define ITER_PAYLOAD                                                                               \
+    41 /* u8 version, u32 table id, i64 label, u64 pos, u64 from, i64 issued,                      \
+           u32 nonce */
 #define RECORDS_BYTES (1u << 20)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -43,8 +44,8 @@ void cp__dyn_stream_label(int64_t ms, char *out)
     time_t s = (time_t) (ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(out, CP__DYN_LABEL_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ms % 1000));
+    snprintf(out, CP__DYN_LABEL_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ms % 1000));
 }
 
 static int parse_label(cp_slice s, int64_t *ms)
@@ -128,8 +129,8 @@ static void shard_id(const cp__dyn_stream *s, char out[64])
     cp_store_u32le(in, s->table_id);
     cp_store_u64le(in + 4, s->from);
     cp_md5(in, sizeof(in), d);
-    snprintf(out, 64, "shardId-%020lld-%02x%02x%02x%02x", (long long) s->label_ms, d[0], d[1],
-             d[2], d[3]);
+    snprintf(out, 64, "shardId-%020lld-%02x%02x%02x%02x", (long long) s->label_ms, d[0], d[1], d[2],
+             d[3]);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -411,8 +412,7 @@ static int streams_member(cp__dyn_call *c, cp_slice name, void *ctx)
     if (cp__dyn_is(name, "StreamArn")) {
         return cp__dyn_str(c, &r->arn, &r->has_arn);
     }
-    if (cp__dyn_is(name, "ExclusiveStartStreamArn") ||
-        cp__dyn_is(name, "ExclusiveStartShardId")) {
+    if (cp__dyn_is(name, "ExclusiveStartStreamArn") || cp__dyn_is(name, "ExclusiveStartShardId")) {
         return cp__dyn_str(c, &r->start, &r->has_start);
     }
     if (cp__dyn_is(name, "ShardId")) {
@@ -570,8 +570,9 @@ int cp__dyn_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp
     cp_buf *out = &resp->body;
     cp_buf_puts(out, "{\"StreamDescription\":{\"StreamArn\":");
     cp_json_put_str(out, r.arn);
-    cp_buf_printf(out, ",\"StreamLabel\":\"%s\",\"StreamStatus\":\"%s\",\"StreamViewType\":\"%s\","
-                       "\"CreationRequestDateTime\":%lld.%03lld,\"TableName\":",
+    cp_buf_printf(out,
+                  ",\"StreamLabel\":\"%s\",\"StreamStatus\":\"%s\",\"StreamViewType\":\"%s\","
+                  "\"CreationRequestDateTime\":%lld.%03lld,\"TableName\":",
                   label, s.to == OPEN_END ? "ENABLED" : "DISABLED", s.view,
                   (long long) (s.label_ms / 1000), (long long) (s.label_ms % 1000));
     cp_json_put_str(out, cp_slice_str(s.table));
@@ -588,8 +589,9 @@ int cp__dyn_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp
     if (!(r.has_start && cp_slice_eq(r.start, cp_slice_str(id)))) {
         uint64_t start = stream_start(&c, &s);
         seq_of(start, seq);
-        cp_buf_printf(out, "{\"ShardId\":\"%s\",\"SequenceNumberRange\":{"
-                           "\"StartingSequenceNumber\":\"%s\"",
+        cp_buf_printf(out,
+                      "{\"ShardId\":\"%s\",\"SequenceNumberRange\":{"
+                      "\"StartingSequenceNumber\":\"%s\"",
                       id, seq);
         if (s.to != OPEN_END) {
             /* Closed: everything of the shard lies below `to`. */
@@ -697,8 +699,8 @@ static int check_record(cp__dyn_call *c, const cp__dyn_stream *s, uint64_t pos, 
     int64_t ts;
     cp_change ch;
     rc = cp_seglog_read(rd, &payload, &at, &ts, NULL);
-    if (rc == CP_OK && (at != pos || cp_change_decode(payload, &ch) != CP_OK ||
-                        ch.table_id != s->table_id)) {
+    if (rc == CP_OK &&
+        (at != pos || cp_change_decode(payload, &ch) != CP_OK || ch.table_id != s->table_id)) {
         rc = CP_EINVAL;
     }
     if (rc == CP_OK) {

@@ -116,8 +116,8 @@ static int tx_member(cp__dyn_call *c, cp_slice name, void *ctx)
                     a = i;
                 }
             }
-            rc = a < 0 ? cp__dyn_skip(c)
-                       : read_action(c, r, it, r->get ? CP_WRITE_CHECK : KINDS[a]);
+            rc =
+                a < 0 ? cp__dyn_skip(c) : read_action(c, r, it, r->get ? CP_WRITE_CHECK : KINDS[a]);
             if (rc < 0) {
                 return rc;
             }
@@ -204,9 +204,8 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
     }
     if (r->has_token && (r->token.len < 1 || r->token.len > 36)) {
         cp__dyn_verr_add_s(v, r->token, "clientRequestToken",
-                           r->token.len < 1
-                               ? "Member must have length greater than or equal to 1"
-                               : "Member must have length less than or equal to 36");
+                           r->token.len < 1 ? "Member must have length greater than or equal to 1"
+                                            : "Member must have length less than or equal to 36");
     }
     *mode = cp__dyn_rcc_parse(v, r->rcc, r->has_rcc);
     if (r->has_ricm) {
@@ -236,11 +235,11 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
             return cp_err_set(&c->err, CP_EINVAL,
                               "Item size has exceeded the maximum allowed size");
         }
-        cp_expr_op op = r->get                          ? CP_EXPR_OP_GET
-                        : it->kind == CP_WRITE_CHECK    ? CP_EXPR_OP_CHECK
-                        : it->kind == CP_WRITE_PUT      ? CP_EXPR_OP_PUT
-                        : it->kind == CP_WRITE_DELETE   ? CP_EXPR_OP_DELETE
-                                                        : CP_EXPR_OP_UPDATE;
+        cp_expr_op op = r->get                        ? CP_EXPR_OP_GET
+                        : it->kind == CP_WRITE_CHECK  ? CP_EXPR_OP_CHECK
+                        : it->kind == CP_WRITE_PUT    ? CP_EXPR_OP_PUT
+                        : it->kind == CP_WRITE_DELETE ? CP_EXPR_OP_DELETE
+                                                      : CP_EXPR_OP_UPDATE;
         if ((rc = cp__dyn_exprs_compile(c, &it->x, op, &it->expr)) < 0) {
             return rc;
         }
@@ -346,8 +345,8 @@ static int fail_canceled(cp__dyn_call *c, tx_req *r, const char *const *codes,
         const char *code = codes[i] ? codes[i] : "None";
         cp_buf_printf(&msg, "%s%s", i ? ", " : "", code);
         cp_buf_puts(&extra, i ? "," : "");
-        cp_slice item = it->cond_failed && it->old_on_fail ? cp_buf_slice(&it->old)
-                                                           : (cp_slice){NULL, 0};
+        cp_slice item =
+            it->cond_failed && it->old_on_fail ? cp_buf_slice(&it->old) : (cp_slice){NULL, 0};
         put_reason(&extra, code, codes[i] ? msgs[i] : NULL, item);
     }
     cp_buf_putc(&msg, ']');

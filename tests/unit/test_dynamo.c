@@ -112,7 +112,8 @@ static void create_table_validation(void)
 {
     env e;
     env_open(&e);
-    static const char defs[] = "'AttributeDefinitions':[{'AttributeName':'pk','AttributeType':'S'}]";
+    static const char defs[] =
+        "'AttributeDefinitions':[{'AttributeName':'pk','AttributeType':'S'}]";
     static const char keys[] = "'KeySchema':[{'AttributeName':'pk','KeyType':'HASH'}]";
     char b[1024];
 
@@ -247,7 +248,8 @@ static void update_table(void)
     CPT_EQ_INT(jnum(j, "TableDescription.ProvisionedThroughput.ReadCapacityUnits"), 5);
     CPT_EQ_INT(jnum(j, "TableDescription.ProvisionedThroughput.WriteCapacityUnits"), 7);
     ERR(&e, "UpdateTable",
-        "{'TableName':'Tab','ProvisionedThroughput':{'ReadCapacityUnits':5,'WriteCapacityUnits':7}}",
+        "{'TableName':'Tab','ProvisionedThroughput':{'ReadCapacityUnits':5,'WriteCapacityUnits':7}"
+        "}",
         "ValidationException",
         "The provisioned throughput for the table will not change. The requested value equals "
         "the current value. Current ReadCapacityUnits provisioned for the table: 5. Requested "
@@ -255,7 +257,8 @@ static void update_table(void)
         "Requested WriteCapacityUnits: 7. Refer to the Amazon DynamoDB Developer Guide for "
         "current limits and how to request higher limits.");
     j = OK(&e, "UpdateTable",
-           "{'TableName':'Tab','ProvisionedThroughput':{'ReadCapacityUnits':2,'WriteCapacityUnits':7}}");
+           "{'TableName':'Tab','ProvisionedThroughput':{'ReadCapacityUnits':2,'WriteCapacityUnits':"
+           "7}}");
     CPT_EQ_INT(jnum(j, "TableDescription.ProvisionedThroughput.NumberOfDecreasesToday"), 1);
     CPT_CHECK(jnum(j, "TableDescription.ProvisionedThroughput.LastDecreaseDateTime") > 1e9);
 
@@ -284,9 +287,10 @@ static void put_get_delete(void)
     env e;
     env_open(&e);
     create_table(&e, "Tab", "N", NULL);
-    reply r = ddb(&e, "PutItem",
-                  "{'TableName':'Tab','Item':{'pk':{'S':'a'},'sk':{'N':'01.50'},'v':{'SS':['x','y']},"
-                  "'m':{'M':{'n':{'NULL':true}}}}}");
+    reply r =
+        ddb(&e, "PutItem",
+            "{'TableName':'Tab','Item':{'pk':{'S':'a'},'sk':{'N':'01.50'},'v':{'SS':['x','y']},"
+            "'m':{'M':{'n':{'NULL':true}}}}}");
     CPT_EQ_INT(r.status, 200);
     CPT_EQ_STR(r.body, "{}");
     CPT_EQ_STR(r.crc, "2745614147");
@@ -320,11 +324,13 @@ static void put_get_delete(void)
     CPT_EQ_STR(r.body, "{}");
 
     /* Documented errors. */
-    ERR(&e, "PutItem", "{'TableName':'Tab','Item':{'pk':{'S':'a'},'sk':{'N':'1'}},'ReturnValues':"
-                       "'ALL_NEW'}",
+    ERR(&e, "PutItem",
+        "{'TableName':'Tab','Item':{'pk':{'S':'a'},'sk':{'N':'1'}},'ReturnValues':"
+        "'ALL_NEW'}",
         "ValidationException", "ReturnValues can only be ALL_OLD or NONE");
-    ERR(&e, "PutItem", "{'TableName':'Tab','Item':{'pk':{'S':'a'},'sk':{'N':'1'}},'ReturnValues':"
-                       "'SOME'}",
+    ERR(&e, "PutItem",
+        "{'TableName':'Tab','Item':{'pk':{'S':'a'},'sk':{'N':'1'}},'ReturnValues':"
+        "'SOME'}",
         "ValidationException",
         "1 validation error detected: Value 'SOME' at 'returnValues' failed to satisfy "
         "constraint: Member must satisfy enum value set: [NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, "
@@ -477,7 +483,8 @@ static void update_item_return_values(void)
                   "'ADD n :five','ExpressionAttributeValues':{':five':{'N':'5'}},'ReturnValues':"
                   "'ALL_NEW'}");
     CPT_EQ_STR(jtext(j, "Attributes"), "{\"pk\":{\"S\":\"new\"},\"n\":{\"N\":\"5\"}}");
-    j = OK(&e, "UpdateItem", "{'TableName':'Tab','Key':{'pk':{'S':'bare'}},'ReturnValues':'ALL_NEW'}");
+    j = OK(&e, "UpdateItem",
+           "{'TableName':'Tab','Key':{'pk':{'S':'bare'}},'ReturnValues':'ALL_NEW'}");
     CPT_EQ_STR(jtext(j, "Attributes"), "{\"pk\":{\"S\":\"bare\"}}");
     /* Legacy AttributeUpdates. */
     j = OK(&e, "UpdateItem",
@@ -580,17 +587,17 @@ static void consumed_capacity(void)
            "{'Item':{'pk':{'S':'x2'}}}},{'DeleteRequest':{'Key':{'pk':{'S':'gone'}}}}]},"
            "'ReturnConsumedCapacity':'TOTAL'}");
     CPT_EQ_STR(jtext(j, "ConsumedCapacity"), "[{\"TableName\":\"Tab\",\"CapacityUnits\":3}]");
-    j = OK(&e, "BatchGetItem",
-           "{'RequestItems':{'Tab':{'Keys':[{'pk':{'S':'x1'}},{'pk':{'S':'x2'}},{'pk':{'S':'no'}}]}},"
-           "'ReturnConsumedCapacity':'TOTAL'}");
+    j = OK(
+        &e, "BatchGetItem",
+        "{'RequestItems':{'Tab':{'Keys':[{'pk':{'S':'x1'}},{'pk':{'S':'x2'}},{'pk':{'S':'no'}}]}},"
+        "'ReturnConsumedCapacity':'TOTAL'}");
     CPT_CHECK(jnum(j, "ConsumedCapacity.0.CapacityUnits") == 1.5);
     /* Transactions cost double. */
     j = OK(&e, "TransactWriteItems",
            "{'TransactItems':[{'Put':{'TableName':'Tab','Item':{'pk':{'S':'t1'}}}},{'Put':"
            "{'TableName':'Tab','Item':{'pk':{'S':'t2'}}}}],'ReturnConsumedCapacity':'TOTAL'}");
     CPT_EQ_STR(jtext(j, "ConsumedCapacity"), "[{\"TableName\":\"Tab\",\"CapacityUnits\":4}]");
-    ERR(&e, "GetItem",
-        "{'TableName':'Tab','Key':{'pk':{'S':'a'}},'ReturnConsumedCapacity':'ALL'}",
+    ERR(&e, "GetItem", "{'TableName':'Tab','Key':{'pk':{'S':'a'}},'ReturnConsumedCapacity':'ALL'}",
         "ValidationException",
         "1 validation error detected: Value 'ALL' at 'returnConsumedCapacity' failed to satisfy "
         "constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]");
@@ -637,8 +644,7 @@ static void batch_write(void)
         "ValidationException", "Provided list of item keys contains duplicates");
     reply g = ddb(&e, "GetItem", "{'TableName':'Tab','Key':{'pk':{'S':'dd'}}}");
     CPT_EQ_STR(g.body, "{}");
-    ERR(&e, "BatchWriteItem",
-        "{'RequestItems':{'Tab':[{'PutRequest':{'Item':{'x':{'S':'1'}}}}]}}",
+    ERR(&e, "BatchWriteItem", "{'RequestItems':{'Tab':[{'PutRequest':{'Item':{'x':{'S':'1'}}}}]}}",
         "ValidationException", "The provided key element does not match the schema");
     ERR(&e, "BatchWriteItem",
         "{'RequestItems':{'Nope':[{'PutRequest':{'Item':{'pk':{'S':'1'}}}}]}}",
@@ -667,9 +673,10 @@ static void batch_write(void)
         "Too many items requested for the BatchWriteItem call");
     cp_buf_free(&b);
     /* Mixed tables and deletes. */
-    j = OK(&e, "BatchWriteItem",
-           "{'RequestItems':{'Tab':[{'DeleteRequest':{'Key':{'pk':{'S':'k0'}}}}],'Usr':[{'PutRequest':"
-           "{'Item':{'pk':{'S':'u1'}}}}]}}");
+    j = OK(
+        &e, "BatchWriteItem",
+        "{'RequestItems':{'Tab':[{'DeleteRequest':{'Key':{'pk':{'S':'k0'}}}}],'Usr':[{'PutRequest':"
+        "{'Item':{'pk':{'S':'u1'}}}}]}}");
     CPT_EQ_STR(jtext(j, "UnprocessedItems"), "{}");
     j = OK(&e, "Scan", "{'TableName':'Tab','Select':'COUNT'}");
     CPT_EQ_INT(jnum(j, "Count"), 24);
@@ -749,12 +756,14 @@ static void throttling_hook(void)
                   "{'RequestItems':{'Tab':[{'PutRequest':{'Item':{'pk':{'S':'hot2'},'v':{'N':"
                   "'1'}}}},{'PutRequest':{'Item':{'pk':{'S':'ok'}}}},{'DeleteRequest':{'Key':"
                   "{'pk':{'S':'hot3'}}}}]}}");
-    CPT_EQ_STR(jtext(j, "UnprocessedItems"),
-               "{\"Tab\":[{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"hot2\"},\"v\":{\"N\":\"1\"}}}},"
-               "{\"DeleteRequest\":{\"Key\":{\"pk\":{\"S\":\"hot3\"}}}}]}");
+    CPT_EQ_STR(
+        jtext(j, "UnprocessedItems"),
+        "{\"Tab\":[{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"hot2\"},\"v\":{\"N\":\"1\"}}}},"
+        "{\"DeleteRequest\":{\"Key\":{\"pk\":{\"S\":\"hot3\"}}}}]}");
     r = ddb(&e, "GetItem", "{'TableName':'Tab','Key':{'pk':{'S':'ok'}}}");
     CPT_EQ_STR(r.body, "{\"Item\":{\"pk\":{\"S\":\"ok\"}}}");
-    ERR(&e, "BatchWriteItem", "{'RequestItems':{'Tab':[{'PutRequest':{'Item':{'pk':{'S':'hot'}}}}]}}",
+    ERR(&e, "BatchWriteItem",
+        "{'RequestItems':{'Tab':[{'PutRequest':{'Item':{'pk':{'S':'hot'}}}}]}}",
         "ThrottlingException", NULL);
     j = OK(&e, "BatchGetItem",
            "{'RequestItems':{'Tab':{'Keys':[{'pk':{'S':'ok'}},{'pk':{'S':'hot9'}}],"
@@ -876,8 +885,7 @@ static void kinesis_destinations(void)
     char b[512];
     snprintf(b, sizeof(b), "{'TableName':'Orders','StreamArn':'%s'}", arn);
     cJSON *j = OK(&e, "DescribeKinesisStreamingDestination", "{'TableName':'Orders'}");
-    CPT_EQ_STR(jtext(j, NULL),
-               "{\"TableName\":\"Orders\",\"KinesisDataStreamDestinations\":[]}");
+    CPT_EQ_STR(jtext(j, NULL), "{\"TableName\":\"Orders\",\"KinesisDataStreamDestinations\":[]}");
     reply r = ddb(&e, "EnableKinesisStreamingDestination", b);
     CPT_EQ_INT(r.status, 200);
     char want[512];
@@ -914,7 +922,8 @@ static void kinesis_destinations(void)
         "{'TableName':'Orders','StreamArn':'arn:aws:kinesis:us-east-1:000000000000:stream/nope'}",
         "ResourceNotFoundException", NULL);
     ERR(&e, "EnableKinesisStreamingDestination",
-        "{'TableName':'Nope','StreamArn':'arn:aws:kinesis:us-east-1:000000000000:stream/orders-cdc'}",
+        "{'TableName':'Nope','StreamArn':'arn:aws:kinesis:us-east-1:000000000000:stream/"
+        "orders-cdc'}",
         "ResourceNotFoundException", "Requested resource not found: Table: Nope not found");
     snprintf(b, sizeof(b), "{'TableName':'Orders','StreamArn':'%s'}", arn);
     j = OK(&e, "DisableKinesisStreamingDestination", b);
@@ -946,7 +955,8 @@ static void unknown_operation_and_framing(void)
     r = call_raw(&e, "DynamoDB_20120810.GetItem", "{\"TableName\":\"Tab\",\"Key\":[]}");
     CPT_EQ_STR(r.type, "SerializationException");
     CPT_EQ_STR(r.msg, "Start of list found where not expected");
-    r = call_raw(&e, "DynamoDB_20120810.GetItem", "{\"TableName\":\"Tab\",\"ConsistentRead\":\"yes\"}");
+    r = call_raw(&e, "DynamoDB_20120810.GetItem",
+                 "{\"TableName\":\"Tab\",\"ConsistentRead\":\"yes\"}");
     CPT_EQ_STR(r.msg, "'YES' can not be converted to an Boolean");
     env_close(&e);
 }

@@ -104,7 +104,7 @@ static char *dq(const char *s)
 typedef struct reply {
     int status;
     const char *body;
-    const char *crc; /* x-amz-crc32 value or NULL */
+    const char *crc;  /* x-amz-crc32 value or NULL */
     const char *type; /* __type after the '#' on errors */
     const char *msg;  /* message / Message on errors */
 } reply;
@@ -122,7 +122,8 @@ static inline reply call_raw(env *e, const char *target, const char *body)
     hdrs[n++] = (cp_http_header){CP_SLICE("Content-Type"), CP_SLICE("application/x-amz-json-1.0")};
     char hash[65];
     cp_sigv4_sha256_hex(cp_slice_str(body), hash);
-    cp_sigv4_msg m = {CP_SLICE("POST"), CP_SLICE("/"), CP_SLICE(""), hdrs, n, cp_slice_of(hash, 64)};
+    cp_sigv4_msg m = {CP_SLICE("POST"),     CP_SLICE("/"), CP_SLICE(""), hdrs, n,
+                      cp_slice_of(hash, 64)};
     cp_sigv4_signer s = {CP_SLICE("AKIDEXAMPLE"), CP_SLICE(SECRET), CP_SLICE("us-east-1"),
                          CP_SLICE("dynamodb"), 0};
     cp_buf authz = CP_BUF_INIT;
@@ -142,14 +143,15 @@ static inline reply call_raw(env *e, const char *target, const char *body)
     cp_http_resp resp;
     cp_http_resp_init(&resp);
     CPT_EQ_INT(cp_aws_dispatch(e->router, &req, &resp), CP_OK);
-    reply r = {resp.status, keep_str(strndup(resp.body.p ? resp.body.p : "", resp.body.len)),
-               NULL, NULL, NULL};
+    reply r = {resp.status, keep_str(strndup(resp.body.p ? resp.body.p : "", resp.body.len)), NULL,
+               NULL, NULL};
     cp_slice crc = cp_http_resp_header(&resp, "x-amz-crc32");
     if (crc.p) {
         r.crc = keep_str(strndup(crc.p, crc.len));
         /* Every DynamoDB reply carries the CRC-32 of exactly the bytes sent. */
         char want[16];
-        snprintf(want, sizeof(want), "%u", cp_crc32(0, resp.body.p ? resp.body.p : "", resp.body.len));
+        snprintf(want, sizeof(want), "%u",
+                 cp_crc32(0, resp.body.p ? resp.body.p : "", resp.body.len));
         CPT_EQ_STR(r.crc, want);
     }
     if (r.status >= 400) {
@@ -230,7 +232,7 @@ static cJSON *ok_at(const char *file, int line, env *e, const char *op, const ch
 /* Expect an error with this exception and message (msg NULL: any). */
 #define ERR(e, op, json, type, msg) err_at(__FILE__, __LINE__, e, op, json, type, msg)
 static inline reply err_at(const char *file, int line, env *e, const char *op, const char *json,
-                    const char *type, const char *msg)
+                           const char *type, const char *msg)
 {
     reply r = ddb(e, op, json);
     if (r.status != 400 || !r.type || strcmp(r.type, type) != 0 ||
@@ -285,7 +287,8 @@ static const char *jtext(const cJSON *j, const char *path)
 
 /* Member equal to the (single-quoted) JSON, ignoring member order. */
 #define SAME(j, path, text) same_at(__FILE__, __LINE__, j, path, text)
-static inline void same_at(const char *file, int line, const cJSON *j, const char *path, const char *text)
+static inline void same_at(const char *file, int line, const cJSON *j, const char *path,
+                           const char *text)
 {
     const cJSON *v = path ? jget(j, path) : j;
     cJSON *want = parse(dq(text));
@@ -296,7 +299,8 @@ static inline void same_at(const char *file, int line, const cJSON *j, const cha
     }
 }
 
-static inline void create_table(env *e, const char *name, const char *range_type, const char *stream)
+static inline void create_table(env *e, const char *name, const char *range_type,
+                                const char *stream)
 {
     char body[1024];
     if (range_type) {
@@ -305,16 +309,20 @@ static inline void create_table(env *e, const char *name, const char *range_type
                  "'AttributeType':'S'},{'AttributeName':'sk','AttributeType':'%s'}],"
                  "'KeySchema':[{'AttributeName':'pk','KeyType':'HASH'},{'AttributeName':'sk',"
                  "'KeyType':'RANGE'}],'BillingMode':'PAY_PER_REQUEST'%s%s%s}",
-                 name, range_type, stream ? ",'StreamSpecification':{'StreamEnabled':true,"
-                                            "'StreamViewType':'" : "",
+                 name, range_type,
+                 stream ? ",'StreamSpecification':{'StreamEnabled':true,"
+                          "'StreamViewType':'"
+                        : "",
                  stream ? stream : "", stream ? "'}" : "");
     } else {
         snprintf(body, sizeof(body),
                  "{'TableName':'%s','AttributeDefinitions':[{'AttributeName':'pk',"
                  "'AttributeType':'S'}],'KeySchema':[{'AttributeName':'pk','KeyType':'HASH'}],"
                  "'BillingMode':'PAY_PER_REQUEST'%s%s%s}",
-                 name, stream ? ",'StreamSpecification':{'StreamEnabled':true,"
-                                "'StreamViewType':'" : "",
+                 name,
+                 stream ? ",'StreamSpecification':{'StreamEnabled':true,"
+                          "'StreamViewType':'"
+                        : "",
                  stream ? stream : "", stream ? "'}" : "");
     }
     OK(e, "CreateTable", body);
