@@ -383,6 +383,93 @@ static void chunked_sink_error_stops(void)
         CP_ETOOBIG);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Properties over random inputs (deterministic seed)                                          */
+
+static void keypath_random_round_trip(void)
+{
+    /* An alphabet rich in the characters the mapping treats specially. */
+    static const char *const atoms[] = {"a",  ".",   "/", "%",    "\xc3\xa9",     "c", "f", "d",
+                                        "..", "%25", "-", ".cp-", "\xe2\x82\xac", " "};
+    unsigned seed = 12345;
+    char key[1100];
+    for (int iter = 0; iter < 5000; iter++) {
+        size_t len = 0, target = 1 + rand_r(&seed) % (iter % 10 == 0 ? 1024 : 40);
+        while (len < target) {
+            const char *a = atoms[rand_r(&seed) % (sizeof(atoms) / sizeof(atoms[0]))];
+            size_t n = strlen(a);
+            if (len + n > 1024) {
+                break;
+            }
+            memcpy(key + len, a, n);
+            len += n;
+        }
+        if (len == 0) {
+            continue;
+        }
+        CPT_EQ_INT(cp_keypath_check(cp_slice_of(key, len), NULL), CP_OK);
+        round_trip(cp_slice_of(key, len));
+    }
+}
+
+static int drop(void *ctx, const char *p, size_t len)
+{
+    (void) ctx, (void) p, (void) len;
+    return CP_OK;
+}
+
+static void parsers_survive_mutations(void)
+{
+    const char *xml = "<?xml version=\"1.0\"?><CompleteMultipartUpload xmlns=\"x\"><Part>"
+                      "<PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag></Part><!-- c -->"
+                      "<Part><![CDATA[<x>]]><PartNumber>2</PartNumber></Part>"
+                      "</CompleteMultipartUpload>";
+    const char *chunked = "5;chunk-signature=abc\r\nhello\r\n3\r\nabc\r\n0\r\n"
+                          "x-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+    const char *docs[] = {xml, chunked};
+    unsigned seed = 777;
+    char buf[512];
+    for (int iter = 0; iter < 20000; iter++) {
+        const char *src = docs[iter % 2];
+        size_t n = strlen(src);
+        memcpy(buf, src, n);
+        /* Flip, delete or truncate a few bytes. */
+        int edits = 1 + rand_r(&seed) % 4;
+        for (int e = 0; e < edits && n > 0; e++) {
+            size_t at = rand_r(&seed) % n;
+            switch (rand_r(&seed) % 3) {
+            case 0:
+                buf[at] = (char) (rand_r(&seed) & 0xFF);
+                break;
+            case 1:
+                memmove(buf + at, buf + at + 1, n - at - 1);
+                n--;
+                break;
+            default:
+                n = at;
+            }
+        }
+        /* Exact-size heap copy so ASan sees any read past the end. */
+        char *in = malloc(n ? n : 1);
+        memcpy(in, buf, n);
+        if (iter % 2 == 0) {
+            cp_xml_doc d = CP_XML_DOC_INIT;
+            if (cp_xml_parse(cp_slice_of(in, n), 0, &d, NULL) == CP_OK) {
+                for (size_t i = 0; i < d.n; i++) {
+                    cp_slice t = cp_xml_text(&d, (int) i);
+                    CPT_CHECK(t.len == 0 || t.p != NULL);
+                }
+            }
+            cp_xml_doc_free(&d);
+        } else {
+            cp_buf tr = CP_BUF_INIT;
+            (void) cp_chunked_decode(cp_slice_of(in, n), drop, NULL, &tr, NULL, NULL);
+            cp_buf_free(&tr);
+        }
+        free(in);
+    }
+}
+
 CPT_LIST = {
     {"keypath_plain_keys_stay_plain", keypath_plain_keys_stay_plain},
     {"keypath_escapes_what_cannot_be_a_path", keypath_escapes_what_cannot_be_a_path},
@@ -399,5 +486,7 @@ CPT_LIST = {
     {"chunked_unsigned_with_trailer", chunked_unsigned_with_trailer},
     {"chunked_rejects_bad_framing", chunked_rejects_bad_framing},
     {"chunked_sink_error_stops", chunked_sink_error_stops},
+    {"keypath_random_round_trip", keypath_random_round_trip},
+    {"parsers_survive_mutations", parsers_survive_mutations},
     {0},
 };
