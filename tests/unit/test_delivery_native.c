@@ -78,6 +78,7 @@ static void fails(void *ctx, const char *record, const char *msg_part)
     }
     CPT_EQ_STR(r->error_type, "processing-failed");
     CPT_EQ_STR(r->error_code, "Native.InvalidChangeRecord");
+    CPT_EQ_INT(r->attempts, 1);
     char msg[300];
     snprintf(msg, sizeof(msg), "%.*s", (int) r->error_message.len, r->error_message.p);
     if (!strstr(msg, msg_part)) {

@@ -168,6 +168,7 @@ static void deagg_json_rejects_arrays_and_non_objects(void)
         CPT_EQ_INT(b.recs[0].result, CP_REC_FAILED);
         CPT_EQ_STR(b.recs[0].error_type, "processing-failed");
         CPT_EQ_STR(b.recs[0].error_code, "RecordDeAggregation.InvalidJson");
+        CPT_EQ_INT(b.recs[0].attempts, 1);
         eq_slice(b.recs[0].raw, bad[i]); /* the whole original goes to the error output */
         CPT_EQ_INT(b.recs[1].result, CP_REC_OK);
         if (i == 0) {
@@ -341,6 +342,7 @@ static void jq_failures_are_partitioning_failed(void)
         }
         CPT_EQ_STR(b.recs[0].error_type, "partitioning-failed");
         CPT_EQ_STR(b.recs[0].error_code, "DynamicPartitioning.MetadataExtractionFailed");
+        CPT_EQ_INT(b.recs[0].attempts, 1);
         if (!strstr(msg_of(&b.recs[0]), cases[i].msg)) {
             CPT_FAIL_AT("case %zu: message %s", i, msg_of(&b.recs[0]));
         }

@@ -155,10 +155,12 @@ static int deagg_apply(void *vctx, cp_batch *batch, cp_err *err)
                           : split_delimited(r.data, cp_buf_slice(&ctx->delimiter), subs);
             if (k < 0) {
                 cp_drec_fail(batch, &r, "processing-failed", CODE_INVALID, why);
+                r.attempts = 1;
                 k = 1;
             } else if (k > DEAGG_MAX) {
                 cp_drec_fail(batch, &r, "processing-failed", CODE_LIMIT,
                              "Record de-aggregation is capped at 500 sub-records per record");
+                r.attempts = 1;
                 k = 1;
             } else if (k == 0) {
                 r.result = CP_REC_DROPPED;

@@ -230,6 +230,7 @@ static int jq_apply(void *vctx, cp_batch *batch, cp_err *err)
         const char *fail = run_one(ctx, batch, r, why, sizeof(why));
         if (fail) {
             cp_drec_fail(batch, r, TYPE_FAILED, CODE_FAILED, fail);
+            r->attempts = 1; /* one extraction attempt, as the service reports it */
         }
     }
     pthread_mutex_unlock(&ctx->mu);

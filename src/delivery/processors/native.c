@@ -611,6 +611,7 @@ static int native_apply(void *vctx, cp_batch *batch, cp_err *err)
         const char *why = NULL;
         if (transform(ctx, r->data, &out, &scratch, hits, &why) < 0) {
             cp_drec_fail(batch, r, "processing-failed", CODE_INVALID, why);
+            r->attempts = 1;
             continue;
         }
         r->data = cp_batch_copy(batch, cp_buf_slice(&out));
