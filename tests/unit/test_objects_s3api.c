@@ -893,7 +893,7 @@ static void multipart_through_the_api(void)
         char t[256];
         snprintf(t, sizeof(t), "/mpu/big/file.bin?partNumber=%d&uploadId=%s", p + 1, id);
         CPT_EQ_INT(call(&e, "PUT", t, NULL, cp_slice_str(parts[p])), 200);
-        snprintf(etags[p], sizeof(etags[p]), "%s", hdr(&e, "ETag"));
+        snprintf(etags[p], sizeof(etags[p]), "%.47s", hdr(&e, "ETag"));
         cp_md5(parts[p], strlen(parts[p]), mds + 16 * p);
         char hex[33], q[40];
         cp_hex(mds + 16 * p, 16, hex);
