@@ -80,6 +80,7 @@ typedef struct lam_fn {
     pthread_cond_t work; /* pollers: the queue grew (or the instance died / we close) */
     pthread_cond_t slot; /* invokers: in_flight dropped below the limit */
     cp_lambda_fn_stats st;
+    int64_t last_warn_ns; /* warn_down() rate limit */
 } lam_fn;
 
 enum { INV_QUEUED, INV_RUNNING, INV_DONE };
@@ -1016,6 +1017,28 @@ static void status_text(int code, int status, char *out, size_t cap)
 
 static void ensure_capacity(cp_lambda *l, lam_fn *fn);
 
+/* The pool is the only place that sees a runtime fail, so it tells the operator, at most once
+ * per function every WARN_INTERVAL_S: a bootstrap that dies at every start must not flood the
+ * log. The function's own output is in its function.log. */
+#define WARN_INTERVAL_S 10
+static void warn_down(lam_fn *fn, const lam_inst *in, int was, int why, const char *text)
+{
+    if (why == DOWN_IDLE || why == DOWN_STOP || (why == DOWN_EXIT && was == INST_READY)) {
+        return;
+    }
+    int64_t now = cp_clock_mono_ns();
+    if (fn->last_warn_ns && now - fn->last_warn_ns < (int64_t) WARN_INTERVAL_S * 1000000000) {
+        return;
+    }
+    fn->last_warn_ns = now;
+    const char *what = why == DOWN_TIMEOUT        ? "timed out; instance killed"
+                       : why == DOWN_INIT_TIMEOUT ? "never asked for work; instance killed"
+                       : why == DOWN_INIT_ERROR   ? "reported an init error"
+                                                  : "exited";
+    CP_LOG_WARN("lambda", "function %s: runtime pid %d %s%s%s (output: %s/function.log)", fn->name,
+                (int) in->pid, what, text[0] ? ": " : "", text, fn->dir);
+}
+
 /*
  * An instance stops counting (under l->mu): it died by itself (DOWN_EXIT with its wait
  * status) or we decided to stop it, in which case its process group gets SIGKILL. Its running
@@ -1069,6 +1092,7 @@ static void inst_down(cp_lambda *l, lam_inst *in, int why, int exit_code, int ex
             inv_fail_function(inv, "Runtime.ExitError", "RequestId: %s Error: %s", inv->id, text);
         }
     }
+    warn_down(fn, in, was, why, why == DOWN_EXIT ? text : "");
     pthread_cond_broadcast(&fn->work);
     ensure_capacity(l, fn);
     wake_reaper(l);
@@ -1215,6 +1239,12 @@ static void ensure_capacity(cp_lambda *l, lam_fn *fn)
            fn->queued > fn->live - fn->busy && fn->live < l->concurrency) {
         cp_err e = {0};
         if (spawn_locked(l, fn, &e) != CP_OK) {
+            int64_t now = cp_clock_mono_ns();
+            if (!fn->last_warn_ns ||
+                now - fn->last_warn_ns >= (int64_t) WARN_INTERVAL_S * 1000000000) {
+                fn->last_warn_ns = now;
+                CP_LOG_WARN("lambda", "function %s: cannot start the runtime: %s", fn->name, e.msg);
+            }
             /* Lambda reports a bootstrap it cannot run as Runtime.InvalidEntrypoint. */
             inv_fail_function(fn->q_head, "Runtime.InvalidEntrypoint", "RequestId: %s Error: %s",
                               fn->q_head->id, e.msg);
