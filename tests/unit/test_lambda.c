@@ -532,6 +532,16 @@ static void invoke_echo(void)
     CHECK_HAS(r.body.p, "\"arn\":\"arn:aws:lambda:us-east-1:000000000000:function:echo\"");
     CHECK_HAS(r.body.p, "/lambda/echo/code\"");
     CHECK_HAS(r.body.p, "\"trace\":\"Root=1-");
+    /* The per-instance endpoint: host:port plus the /_lambda/<token> prefix (lambda.h). */
+    char api[80];
+    snprintf(api, sizeof(api), "\"api\":\"127.0.0.1:%u/_lambda/", g_env.port);
+    const char *ap = strstr(r.body.p, api);
+    CPT_CHECK(ap != NULL);
+    ap += strlen(api);
+    for (int i = 0; i < 32; i++) {
+        CPT_CHECK(strchr("0123456789abcdef", ap[i]) != NULL);
+    }
+    CPT_EQ_INT(ap[32], '"');
     /* The deadline told to the runtime is about Timeout (3 s) from now. */
     const char *dl = strstr(r.body.p, "\"deadline\":\"");
     CPT_CHECK(dl != NULL);
@@ -668,6 +678,44 @@ static void crash_restarts(void)
     CPT_CHECK(stats("cr").exited >= 1);
     cp_buf_free(&a.out);
     cp_buf_free(&b.out);
+    cp_buf_free(&c.out);
+    env_close();
+    cp_buf_free(&g_zip);
+}
+
+static int idle_reaped(void *arg)
+{
+    cp_lambda_fn_stats st = stats((const char *) arg);
+    return st.live == 0 && st.exited == 1;
+}
+
+/* Instances idle past idle_timeout_ms are stopped; one that never asks for work within
+ * init_timeout_ms is killed and the invoke that waited for it fails. */
+static void idle_and_init_timeouts(void)
+{
+    cp_lambda_cfg cfg = {0};
+    cfg.idle_timeout_ms = 300;
+    cfg.init_timeout_ms = 500;
+    env_open(&cfg);
+    create_ok("idle", "", "");
+    call a = invoke("idle", "{}");
+    long p1 = pid_of(&a);
+    CPT_CHECK(eventually(idle_reaped, "idle", 5000));
+    CPT_CHECK(eventually(gone, &p1, 5000));
+    call b = invoke("idle", "{}");
+    CPT_CHECK(pid_of(&b) != p1);
+    CPT_EQ_INT(stats("idle").started, 2);
+    cp_buf_free(&a.out);
+    cp_buf_free(&b.out);
+
+    create_ok("hang", ",\"INIT_HANG\":\"1\"", "");
+    int64_t t0 = now_ms();
+    call c = invoke("hang", "{}");
+    CPT_EQ_INT(c.rc, CP_OK);
+    CPT_EQ_INT(c.fe, 1);
+    CHECK_HAS(c.out.p, "\"errorType\":\"Sandbox.Timedout\"");
+    CHECK_HAS(c.out.p, "Runtime init timed out after 500 ms");
+    CPT_CHECK(now_ms() - t0 >= 500);
     cp_buf_free(&c.out);
     env_close();
     cp_buf_free(&g_zip);
@@ -982,6 +1030,7 @@ CPT_LIST = {
     {"init_error", init_error},
     {"timeout_kills_and_replaces", timeout_kills_and_replaces},
     {"crash_restarts", crash_restarts},
+    {"idle_and_init_timeouts", idle_and_init_timeouts},
     {"throttling", throttling},
     {"concurrent_invokes", concurrent_invokes},
     {"payload_limits", payload_limits},
