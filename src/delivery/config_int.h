@@ -28,6 +28,8 @@ void cp_v_free(cp_vctx *v);
 /* Record a violation. value NULL prints "Value null at" (unless redacting). */
 void cp_v_add(cp_vctx *v, const char *value, const char *path, const char *rule, ...)
     CP_PRINTF(4, 5);
+/* A violation printed without a value ("Value at '<path>'"): lists. */
+void cp_v_add_bare(cp_vctx *v, const char *path, const char *fmt, ...) CP_PRINTF(3, 4);
 /* CP_OK when nothing was recorded; else CP_EINVAL with err filled (SerializationException or
  * ValidationException with the "N validation error(s) detected: " header). */
 int cp_v_result(const cp_vctx *v, cp_ds_err *err);
@@ -47,6 +49,8 @@ typedef struct cp_strspec {
     const char *enum_set;           /* "[A, B, C]" as AWS prints it */
 } cp_strspec;
 
+/* Check a string value at `path` against a spec (not its required flag). */
+void cp_v_check(cp_vctx *v, const char *value, const char *path, const cp_strspec *spec);
 /* A member of object `obj` (NULL when absent or JSON null). */
 const cJSON *cp_v_member(const cJSON *obj, const char *name);
 /* String member: returns 1 and sets *out (borrowed from the cJSON tree) when present (even if

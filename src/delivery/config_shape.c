@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/mem.h"
 
@@ -57,9 +58,7 @@ void cp_v_add(cp_vctx *v, const char *value, const char *path, const char *fmt, 
     va_end(ap);
 }
 
-/* A violation printed without a value (lists, blobs). */
-static void add_bare(cp_vctx *v, const char *path, const char *fmt, ...) CP_PRINTF(3, 4);
-static void add_bare(cp_vctx *v, const char *path, const char *fmt, ...)
+void cp_v_add_bare(cp_vctx *v, const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -410,38 +409,36 @@ const cJSON *cp_v_member(const cJSON *obj, const char *name)
     return m && !cJSON_IsNull(m) ? m : NULL;
 }
 
-static const char *json_kind(const cJSON *m)
-{
-    if (cJSON_IsNumber(m)) {
-        return "NUMBER_VALUE";
-    }
-    if (cJSON_IsString(m)) {
-        return "STRING_VALUE";
-    }
-    if (cJSON_IsTrue(m)) {
-        return "TRUE_VALUE";
-    }
-    if (cJSON_IsFalse(m)) {
-        return "FALSE_VALUE";
-    }
-    return "VALUE";
-}
+enum { WANT_STR, WANT_INT, WANT_BOOL, WANT_STRUCT, WANT_LIST };
 
-/* A JSON type that cannot become the member's type: the service's deserializer fails the whole
- * request with SerializationException before any constraint is looked at. */
-static void type_error(cp_vctx *v, const cJSON *m, const char *want)
+/* A JSON type that cannot become the member's type: the service's deserializer (Coral, as for
+ * Kinesis: the same messages as src/kinesis) fails the whole request with
+ * SerializationException before any constraint is looked at. */
+static void type_error(cp_vctx *v, const cJSON *m, int want)
 {
     if (v->serr) {
         return;
     }
     v->serr = 1;
+    const char *msg = NULL;
     if (cJSON_IsObject(m)) {
-        snprintf(v->smsg, sizeof(v->smsg), "Start of structure or map found where not expected.");
+        msg = "Start of structure or map found where not expected.";
     } else if (cJSON_IsArray(m)) {
-        snprintf(v->smsg, sizeof(v->smsg), "Start of list found where not expected.");
-    } else {
-        snprintf(v->smsg, sizeof(v->smsg), "%s can not be converted to %s", json_kind(m), want);
+        msg = "Start of list found where not expected";
+    } else if (want == WANT_STRUCT) {
+        msg = "Expected null";
+    } else if (want == WANT_LIST) {
+        msg = "Expected list or null";
     }
+    if (msg) {
+        snprintf(v->smsg, sizeof(v->smsg), "%s", msg);
+        return;
+    }
+    const char *from = cJSON_IsBool(m)     ? "class java.lang.Boolean"
+                       : cJSON_IsNumber(m) ? "class java.math.BigDecimal"
+                                           : "class java.lang.String";
+    const char *to = want == WANT_STR ? "an String" : want == WANT_INT ? "an Integer" : "an Boolean";
+    snprintf(v->smsg, sizeof(v->smsg), "%s can not be converted to %s", from, to);
 }
 
 /* Java String.length(): UTF-16 code units. */
@@ -466,7 +463,7 @@ static int in_enum(const char *const *e, const char *s)
     return 0;
 }
 
-static void check_string(cp_vctx *v, const char *s, const char *path, const cp_strspec *spec)
+void cp_v_check(cp_vctx *v, const char *s, const char *path, const cp_strspec *spec)
 {
     if (spec->enums) {
         if (!in_enum(spec->enums, s)) {
@@ -499,10 +496,10 @@ int cp_v_string(cp_vctx *v, const cJSON *obj, const char *name, const char *pare
         return 0;
     }
     if (!cJSON_IsString(m)) {
-        type_error(v, m, "String");
+        type_error(v, m, WANT_STR);
         return 0;
     }
-    check_string(v, m->valuestring, path, spec);
+    cp_v_check(v, m->valuestring, path, spec);
     *out = m->valuestring;
     return 1;
 }
@@ -521,7 +518,7 @@ int cp_v_int(cp_vctx *v, const cJSON *obj, const char *name, const char *parent,
     }
     double d = cJSON_IsNumber(m) ? m->valuedouble : 0;
     if (!cJSON_IsNumber(m) || d != floor(d) || fabs(d) > 9.2e18) {
-        type_error(v, m, "an Integer");
+        type_error(v, m, WANT_INT);
         return 0;
     }
     int64_t x = (int64_t) d;
@@ -544,8 +541,25 @@ int cp_v_bool(cp_vctx *v, const cJSON *obj, const char *name, int *out)
     if (!m) {
         return 0;
     }
+    if (cJSON_IsString(m) && (strcasecmp(m->valuestring, "true") == 0 ||
+                              strcasecmp(m->valuestring, "false") == 0)) {
+        *out = strcasecmp(m->valuestring, "true") == 0; /* Jackson coerces these */
+        return 1;
+    }
+    if (cJSON_IsString(m) && !v->serr) {
+        v->serr = 1;
+        char up[64];
+        size_t k = 0;
+        for (; m->valuestring[k] && k < sizeof(up) - 1; k++) {
+            char c = m->valuestring[k];
+            up[k] = (char) (c >= 'a' && c <= 'z' ? c - 32 : c);
+        }
+        up[k] = 0;
+        snprintf(v->smsg, sizeof(v->smsg), "'%s' can not be converted to an Boolean", up);
+        return 0;
+    }
     if (!cJSON_IsBool(m)) {
-        type_error(v, m, "a Boolean");
+        type_error(v, m, WANT_BOOL);
         return 0;
     }
     *out = cJSON_IsTrue(m);
@@ -565,7 +579,7 @@ const cJSON *cp_v_object(cp_vctx *v, const cJSON *obj, const char *name, const c
         return NULL;
     }
     if (!cJSON_IsObject(m)) {
-        type_error(v, m, "a Structure");
+        type_error(v, m, WANT_STRUCT);
         return NULL;
     }
     return m;
@@ -584,14 +598,14 @@ const cJSON *cp_v_array(cp_vctx *v, const cJSON *obj, const char *name, const ch
         return NULL;
     }
     if (!cJSON_IsArray(m)) {
-        type_error(v, m, "a List");
+        type_error(v, m, WANT_LIST);
         return NULL;
     }
     int n = cJSON_GetArraySize(m);
     if (n < min) {
-        add_bare(v, path, "Member must have length greater than or equal to %d", min);
+        cp_v_add_bare(v, path, "Member must have length greater than or equal to %d", min);
     } else if (max && n > max) {
-        add_bare(v, path, "Member must have length less than or equal to %d", max);
+        cp_v_add_bare(v, path, "Member must have length less than or equal to %d", max);
     }
     return m;
 }
@@ -625,7 +639,7 @@ int cp_v_tags(cp_vctx *v, const cJSON *arr, const char *path, cp_ds_tag **tags)
             continue;
         }
         if (!cJSON_IsObject(t)) {
-            type_error(v, t, "a Structure");
+            type_error(v, t, WANT_STRUCT);
             continue;
         }
         const char *key = NULL, *value = NULL;
@@ -789,7 +803,7 @@ static void parse_processing(cp_vctx *v, const cJSON *pc, const char *path, cp_d
             continue; /* AWS answers InternalFailure; skipping equals leaving it out */
         }
         if (!cJSON_IsObject(po)) {
-            type_error(v, po, "a Structure");
+            type_error(v, po, WANT_STRUCT);
             continue;
         }
         char p[600];
@@ -808,7 +822,7 @@ static void parse_processing(cp_vctx *v, const cJSON *pc, const char *path, cp_d
                 continue;
             }
             if (!cJSON_IsObject(prm)) {
-                type_error(v, prm, "a Structure");
+                type_error(v, prm, WANT_STRUCT);
                 continue;
             }
             char q[700];
