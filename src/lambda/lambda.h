@@ -12,15 +12,16 @@
  *
  *     AWS_LAMBDA_RUNTIME_API=127.0.0.1:<port>/_lambda/<token>
  *
- * Runtimes build their URLs as "http://" + AWS_LAMBDA_RUNTIME_API + "/2018-06-01/runtime/...",
- * which is how the aws-lambda-go, aws-lambda-cpp and aws-lambda-rust runtimes and every
- * curl-based bootstrap do it, so each instance's requests arrive under its own
- * /_lambda/<token>/ prefix. <token> is 128 random bits per instance; it tells us which process
- * (and so which function) is asking for work and which invocation it is answering, which is
- * what Timeout enforcement (kill that process group) and crash handling (fail that invocation)
- * need. A runtime that parses the variable as a bare host:port cannot work with this scheme
- * (documented gap); /response and /error posted to the un-prefixed paths are still accepted,
- * since the request id identifies the invocation.
+ * Runtimes that build their URLs as "http://" + AWS_LAMBDA_RUNTIME_API + "/2018-06-01/..."
+ * -- the aws-lambda-go and aws-lambda-cpp runtimes, the Rust runtime's API client (it keeps a
+ * base path), and curl-based bootstraps like AWS's tutorial one -- send each instance's
+ * requests under its own /_lambda/<token>/ prefix. <token> is 128 random bits per instance; it
+ * tells us which process (and so which function) is asking for work and which invocation it is
+ * answering, which Timeout enforcement (kill that process group) and crash handling (fail that
+ * invocation) need. A runtime that splits the variable into host and port itself (some
+ * runtime interface clients do; this is a known gap) cannot work with this scheme: its /next
+ * and /init/error get a 400 that says so. Its /response and /error still work without the
+ * prefix, since the request id identifies the invocation.
  *
  * Pool rules: invocations of a function queue in FIFO order and any idle instance of that
  * function takes the head. Instances start on demand (at most `concurrency` per function), are
