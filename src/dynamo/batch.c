@@ -144,6 +144,7 @@ typedef struct bw_req {
     size_t ntables, cap;
     int has_items;
     cp__dyn_vec reqs; /* wreq */
+    size_t extra;     /* requests past the limit, counted only */
     cp_buf items;
     cp_slice rcc, ricm;
     int has_rcc, has_ricm;
@@ -168,9 +169,17 @@ static int read_write_request(cp__dyn_call *c, bw_req *r, size_t table)
     if (rc <= 0) {
         return rc;
     }
+    r->tables[table].count++;
+    if (r->reqs.n > BATCH_WRITE_MAX) {
+        /* Already too many: count the rest (for the message) without keeping them. */
+        r->extra++;
+        cp_json_tok t = {.type = CP_JSON_OBJ_BEGIN};
+        return cp_json_skip(&c->lx, &t) < 0
+                   ? cp_err_set(&c->err, CP_EINVAL, "SerializationException")
+                   : CP_OK;
+    }
     wreq *w = cp__dyn_vec_push(c, &r->reqs);
     w->table = table;
-    r->tables[table].count++;
     cp_slice m;
     while ((rc = cp__dyn_member(c, &m)) == 1) {
         int put = cp__dyn_is(m, "PutRequest");
@@ -334,7 +343,7 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         c.err = deferred;
         rc = deferred.code;
     }
-    if (rc >= 0 && r.reqs.n > BATCH_WRITE_MAX) {
+    if (rc >= 0 && r.reqs.n + r.extra > BATCH_WRITE_MAX) {
         rc = cp_err_set(&c.err, CP_EINVAL, "Too many items requested for the BatchWriteItem call");
     }
     for (size_t i = 0; rc >= 0 && i < r.reqs.n; i++) {
@@ -450,6 +459,7 @@ typedef struct bg_req {
     size_t ntables, cap;
     int has_items;
     cp__dyn_vec keys; /* gkey */
+    size_t extra;     /* keys past the limit, counted only */
     cp_buf items;
     cp__dyn_verr verr;
     cp_slice rcc;
@@ -474,6 +484,16 @@ static int bg_table(cp__dyn_call *c, bg_req *r, size_t ti)
             bt->has_keys = rc == 1;
             while (rc == 1 && (rc = cp__dyn_arr_more(c)) == 1) {
                 size_t off = r->items.len;
+                if (r->keys.n > BATCH_GET_MAX) {
+                    /* Already too many: count the rest without keeping them. */
+                    r->extra++;
+                    bt->count++;
+                    if ((rc = cp__dyn_skip(c)) < 0) {
+                        return rc;
+                    }
+                    rc = 1;
+                    continue;
+                }
                 if ((rc = cp__dyn_item(c, &r->items)) < 0) {
                     return rc;
                 }
@@ -610,7 +630,7 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         c.err = deferred;
         rc = deferred.code;
     }
-    if (rc >= 0 && r.keys.n > BATCH_GET_MAX) {
+    if (rc >= 0 && r.keys.n + r.extra > BATCH_GET_MAX) {
         rc = cp_err_set(&c.err, CP_EINVAL, "Too many items requested for the BatchGetItem call");
     }
     for (size_t i = 0; rc >= 0 && i < r.ntables; i++) {

@@ -255,6 +255,9 @@ static int read_pairs(cp__dyn_call *c, const char *ka, const char *kb, cp__dyn_v
         if (rc == 0) {
             continue;
         }
+        if ((rc = cp__dyn_vec_room(c, v, ka)) < 0) {
+            return rc;
+        }
         pair *p = cp__dyn_vec_push(c, v);
         cp_slice m;
         while ((rc = cp__dyn_member(c, &m)) == 1) {

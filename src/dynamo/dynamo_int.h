@@ -103,6 +103,12 @@ typedef struct cp__dyn_vec {
 } cp__dyn_vec;
 /* Append one zeroed element and return it. */
 void *cp__dyn_vec_push(cp__dyn_call *c, cp__dyn_vec *v);
+/* Lists in requests that AWS bounds far lower (AttributeDefinitions, AttributeValueList,
+ * legacy condition maps...) are refused past this many elements, so a hostile body cannot
+ * make us allocate per element of a 16 MB request. */
+#define CP__DYN_LIST_MAX 4096
+/* CP_OK, or CP_EINVAL (with the message in c) once v holds CP__DYN_LIST_MAX elements. */
+int cp__dyn_vec_room(cp__dyn_call *c, const cp__dyn_vec *v, const char *what);
 /* Copy bytes into the scratch (stable for the request). */
 cp_slice cp__dyn_keep(cp__dyn_call *c, cp_slice s);
 

@@ -478,6 +478,12 @@ static int read_av_list(cp__dyn_call *c, const cp_av **out, size_t *n)
         if ((rc = read_av(c, &v)) < 0) {
             return rc;
         }
+        if (cnt == CP__DYN_LIST_MAX) {
+            return cp_err_set(&c->err, CP_EINVAL,
+                              "One or more parameter values were invalid: AttributeValueList has "
+                              "more than %d elements",
+                              CP__DYN_LIST_MAX);
+        }
         if (cnt == cap) {
             cp_av *bigger = cp_http_scratch_alloc(c->scratch, 2 * cap * sizeof(*arr));
             memcpy(bigger, arr, cap * sizeof(*arr));
@@ -499,6 +505,16 @@ static const char *const CMP_NAMES[] = {
     "NULL", "CONTAINS", "NOT_CONTAINS", "BEGINS_WITH", "IN", "BETWEEN", NULL};
 static const char CMP_SHOWN[] =
     "IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS";
+
+int cp__dyn_vec_room(cp__dyn_call *c, const cp__dyn_vec *v, const char *what)
+{
+    if (v->n < CP__DYN_LIST_MAX) {
+        return CP_OK;
+    }
+    return cp_err_set(&c->err, CP_EINVAL,
+                      "One or more parameter values were invalid: %s has more than %d elements",
+                      what, CP__DYN_LIST_MAX);
+}
 
 void *cp__dyn_vec_push(cp__dyn_call *c, cp__dyn_vec *v)
 {
@@ -538,7 +554,7 @@ static int read_legacy_map(cp__dyn_call *c, cp__dyn_verr *verr, const char *para
             next(c, &t);
             continue;
         }
-        if ((rc = cp__dyn_obj(c, "structure")) < 0) {
+        if ((rc = cp__dyn_obj(c, "structure")) < 0 || (rc = cp__dyn_vec_room(c, out, param)) < 0) {
             return rc;
         }
         cp_legacy_cond *cond = updates ? NULL : cp__dyn_vec_push(c, out);
@@ -683,6 +699,9 @@ int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__d
                 cp_slice s;
                 int have;
                 if ((rc = cp__dyn_str(c, &s, &have)) < 0) {
+                    return rc;
+                }
+                if (have && (rc = cp__dyn_vec_room(c, &v, "AttributesToGet")) < 0) {
                     return rc;
                 }
                 if (have) {

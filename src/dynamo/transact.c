@@ -37,6 +37,7 @@ typedef struct tx_req {
     int get; /* TransactGetItems */
     tx_item *items;
     size_t n, cap;
+    size_t extra; /* actions past the limit, counted only */
     int has_items;
     cp_slice token, rcc, ricm;
     int has_token, has_rcc, has_ricm;
@@ -99,6 +100,16 @@ static int tx_member(cp__dyn_call *c, cp_slice name, void *ctx)
             return rc;
         }
         if (rc == 0) {
+            rc = 1;
+            continue;
+        }
+        if (r->n > TRANSACT_MAX) {
+            /* Already too many: count the rest (for the message) without keeping them. */
+            r->extra++;
+            cp_json_tok t = {.type = CP_JSON_OBJ_BEGIN};
+            if (cp_json_skip(&c->lx, &t) < 0) {
+                return cp_err_set(&c->err, CP_EINVAL, "SerializationException");
+            }
             rc = 1;
             continue;
         }
@@ -175,7 +186,7 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
     cp__dyn_verr *v = &r->verr;
     if (!r->has_items) {
         cp__dyn_verr_add(v, NULL, "transactItems", "Member must not be null");
-    } else if (r->n < 1 || r->n > TRANSACT_MAX) {
+    } else if (r->n < 1 || r->n + r->extra > TRANSACT_MAX) {
         cp__dyn_verr_add(v, "[...]", "transactItems",
                          r->n < 1 ? "Member must have length greater than or equal to 1"
                                   : "Member must have length less than or equal to 100");

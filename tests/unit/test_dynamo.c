@@ -852,6 +852,17 @@ static void transactions(void)
     ERR(&e, "TransactWriteItems", "{'TransactItems':[]}", "ValidationException",
         "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy "
         "constraint: Member must have length greater than or equal to 1");
+    cp_buf many = CP_BUF_INIT;
+    cp_buf_puts(&many, "{'TransactItems':[");
+    for (int i = 0; i < 150; i++) {
+        cp_buf_printf(&many, "%s{'Put':{'TableName':'Ledger','Item':{'pk':{'S':'m%d'}}}}",
+                      i ? "," : "", i);
+    }
+    cp_buf_puts(&many, "]}");
+    ERR(&e, "TransactWriteItems", many.p, "ValidationException",
+        "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy "
+        "constraint: Member must have length less than or equal to 100");
+    cp_buf_free(&many);
     ERR(&e, "TransactWriteItems",
         "{'TransactItems':[{'Put':{'TableName':'Nope','Item':{'pk':{'S':'a'}}}}]}",
         "ResourceNotFoundException", "Requested resource not found");
