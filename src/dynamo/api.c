@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The api object, the operation tables of both services, and the error path every handler
- * ends in (cp__dyn_fail): it turns the component's CP_E* + message convention into AWS's
+ * ends in (cp__dynamo_fail): it turns the component's CP_E* + message convention into AWS's
  * exception names.
  */
 #include <stdarg.h>
@@ -21,7 +21,7 @@ cp_dynamo_api *cp_dynamo_api_new(cp_db *db, cp_streams *streams, const cp_dynamo
         api->cfg = *cfg;
     }
     snprintf(api->account, sizeof(api->account), "%s",
-             api->cfg.account ? api->cfg.account : CP__DYN_ACCOUNT);
+             api->cfg.account ? api->cfg.account : CP__DYNAMO_ACCOUNT);
     api->cfg.account = api->account;
     if (!api->cfg.page_bytes) {
         api->cfg.page_bytes = 1u << 20;
@@ -64,33 +64,33 @@ void cp_dynamo_api_free(cp_dynamo_api *api)
  * control plane is validated by the dispatcher first. Every handler here reads the body with
  * the lexer either way, so the flag only saves the dispatcher's pre-pass. */
 static const cp_aws_op ddb_ops[] = {
-    {"CreateTable", cp__dyn_create_table, 0},
-    {"DescribeTable", cp__dyn_describe_table, 0},
-    {"ListTables", cp__dyn_list_tables, 0},
-    {"DeleteTable", cp__dyn_delete_table, 0},
-    {"UpdateTable", cp__dyn_update_table, 0},
-    {"EnableKinesisStreamingDestination", cp__dyn_enable_kinesis, 0},
-    {"DisableKinesisStreamingDestination", cp__dyn_disable_kinesis, 0},
-    {"DescribeKinesisStreamingDestination", cp__dyn_describe_kinesis, 0},
-    {"UpdateKinesisStreamingDestination", cp__dyn_update_kinesis, 0},
-    {"PutItem", cp__dyn_put_item, CP_AWS_OP_RAW_JSON},
-    {"GetItem", cp__dyn_get_item, CP_AWS_OP_RAW_JSON},
-    {"UpdateItem", cp__dyn_update_item, CP_AWS_OP_RAW_JSON},
-    {"DeleteItem", cp__dyn_delete_item, CP_AWS_OP_RAW_JSON},
-    {"BatchWriteItem", cp__dyn_batch_write, CP_AWS_OP_RAW_JSON},
-    {"BatchGetItem", cp__dyn_batch_get, CP_AWS_OP_RAW_JSON},
-    {"TransactWriteItems", cp__dyn_transact_write, CP_AWS_OP_RAW_JSON},
-    {"TransactGetItems", cp__dyn_transact_get, CP_AWS_OP_RAW_JSON},
-    {"Query", cp__dyn_query, CP_AWS_OP_RAW_JSON},
-    {"Scan", cp__dyn_scan, CP_AWS_OP_RAW_JSON},
+    {"CreateTable", cp__dynamo_create_table, 0},
+    {"DescribeTable", cp__dynamo_describe_table, 0},
+    {"ListTables", cp__dynamo_list_tables, 0},
+    {"DeleteTable", cp__dynamo_delete_table, 0},
+    {"UpdateTable", cp__dynamo_update_table, 0},
+    {"EnableKinesisStreamingDestination", cp__dynamo_enable_kinesis, 0},
+    {"DisableKinesisStreamingDestination", cp__dynamo_disable_kinesis, 0},
+    {"DescribeKinesisStreamingDestination", cp__dynamo_describe_kinesis, 0},
+    {"UpdateKinesisStreamingDestination", cp__dynamo_update_kinesis, 0},
+    {"PutItem", cp__dynamo_put_item, CP_AWS_OP_RAW_JSON},
+    {"GetItem", cp__dynamo_get_item, CP_AWS_OP_RAW_JSON},
+    {"UpdateItem", cp__dynamo_update_item, CP_AWS_OP_RAW_JSON},
+    {"DeleteItem", cp__dynamo_delete_item, CP_AWS_OP_RAW_JSON},
+    {"BatchWriteItem", cp__dynamo_batch_write, CP_AWS_OP_RAW_JSON},
+    {"BatchGetItem", cp__dynamo_batch_get, CP_AWS_OP_RAW_JSON},
+    {"TransactWriteItems", cp__dynamo_transact_write, CP_AWS_OP_RAW_JSON},
+    {"TransactGetItems", cp__dynamo_transact_get, CP_AWS_OP_RAW_JSON},
+    {"Query", cp__dynamo_query, CP_AWS_OP_RAW_JSON},
+    {"Scan", cp__dynamo_scan, CP_AWS_OP_RAW_JSON},
     {NULL, NULL, 0},
 };
 
 static const cp_aws_op streams_ops[] = {
-    {"ListStreams", cp__dyn_list_streams, 0},
-    {"DescribeStream", cp__dyn_describe_stream, 0},
-    {"GetShardIterator", cp__dyn_get_shard_iterator, 0},
-    {"GetRecords", cp__dyn_get_records, 0},
+    {"ListStreams", cp__dynamo_list_streams, 0},
+    {"DescribeStream", cp__dynamo_describe_stream, 0},
+    {"GetShardIterator", cp__dynamo_get_shard_iterator, 0},
+    {"GetRecords", cp__dynamo_get_records, 0},
     {NULL, NULL, 0},
 };
 
@@ -111,12 +111,12 @@ int cp_dynamo_api_register(cp_dynamo_api *api, cp_aws_router *router)
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
 
-int cp__dyn_fail_code(cp__dyn_call *c, const char *code, const char *msg)
+int cp__dynamo_fail_code(cp__dynamo_call *c, const char *code, const char *msg)
 {
     return cp_aws_reply_error(c->resp, c->req->service, code, msg);
 }
 
-int cp__dyn_set_err(cp__dyn_call *c, int code, const char *fmt, ...)
+int cp__dynamo_set_err(cp__dynamo_call *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -136,7 +136,7 @@ int cp__dyn_set_err(cp__dyn_call *c, int code, const char *fmt, ...)
     return code;
 }
 
-int cp__dyn_fail(cp__dyn_call *c, int rc)
+int cp__dynamo_fail(cp__dynamo_call *c, int rc)
 {
     /* A long message is only valid while err still holds the error it was made with. */
     const char *msg = c->long_msg && strncmp(c->long_msg, c->err.msg, sizeof(c->err.msg) - 1) == 0
@@ -148,38 +148,38 @@ int cp__dyn_fail(cp__dyn_call *c, int rc)
         if (m[0] == ':') {
             m += m[1] == ' ' ? 2 : 1;
         }
-        return cp__dyn_fail_code(c, ser, m[0] ? m : NULL);
+        return cp__dynamo_fail_code(c, ser, m[0] ? m : NULL);
     }
     switch (rc) {
     case CP_EINVAL:
     case CP_ETOOBIG:
-        return cp__dyn_fail_code(c, "ValidationException", msg);
+        return cp__dynamo_fail_code(c, "ValidationException", msg);
     case CP_ENOTFOUND:
-        return cp__dyn_fail_code(c, "ResourceNotFoundException",
-                                 msg[0] ? msg : "Requested resource not found");
+        return cp__dynamo_fail_code(c, "ResourceNotFoundException",
+                                    msg[0] ? msg : "Requested resource not found");
     case CP_ECONDITION:
-        return cp__dyn_fail_code(c, "ConditionalCheckFailedException",
-                                 "The conditional request failed");
+        return cp__dynamo_fail_code(c, "ConditionalCheckFailedException",
+                                    "The conditional request failed");
     case CP_EEXIST:
     case CP_EINUSE:
-        return cp__dyn_fail_code(c, "ResourceInUseException", msg);
+        return cp__dynamo_fail_code(c, "ResourceInUseException", msg);
     case CP_ELIMIT:
-        return cp__dyn_fail_code(c, "LimitExceededException", msg);
+        return cp__dynamo_fail_code(c, "LimitExceededException", msg);
     case CP_ECLOSED:
     case CP_EAGAIN:
-        return cp__dyn_fail_code(c, "ServiceUnavailable", "The service is shutting down");
+        return cp__dynamo_fail_code(c, "ServiceUnavailable", "The service is shutting down");
     default:
-        return cp__dyn_fail_code(c, c->req->service->internal_error, "Internal server error");
+        return cp__dynamo_fail_code(c, c->req->service->internal_error, "Internal server error");
     }
 }
 
-const char *cp__dyn_region(cp__dyn_call *c)
+const char *cp__dynamo_region(cp__dynamo_call *c)
 {
     return cp_http_scratch_strdup(c->scratch, c->req->region);
 }
 
 /* DynamoDB accepts a table ARN wherever it takes a TableName (arn:...:table/<name>). */
-const char *cp__dyn_table_name(cp__dyn_call *c, cp_slice name)
+const char *cp__dynamo_table_name(cp__dynamo_call *c, cp_slice name)
 {
     static const char arn[] = "arn:";
     if (name.len > 4 && memcmp(name.p, arn, 4) == 0) {

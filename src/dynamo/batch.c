@@ -21,8 +21,8 @@ typedef struct btable {
     size_t count;    /* requests for this table */
     cp_table_info t; /* valid when have_t */
     int have_t;
-    double units;    /* consumed capacity */
-    cp__dyn_exprs x; /* BatchGetItem: projection parameters */
+    double units;       /* consumed capacity */
+    cp__dynamo_exprs x; /* BatchGetItem: projection parameters */
     cp_expr *expr;
     int consistent;
     cp_slice projection_raw; /* BatchGetItem: for UnprocessedKeys */
@@ -35,7 +35,7 @@ static void btables_free(btable *tables, size_t n)
         if (tables[i].have_t) {
             cp_table_info_clear(&tables[i].t);
         }
-        cp__dyn_exprs_free(&tables[i].x);
+        cp__dynamo_exprs_free(&tables[i].x);
         cp_expr_free(tables[i].expr);
     }
     cp_free(tables);
@@ -56,29 +56,29 @@ static void map_dump(const btable *tables, size_t n, char *out, size_t cap)
 }
 
 /* Constraints on the RequestItems map: 1+ tables, valid names, per-table list lengths. */
-static void check_request_items(cp__dyn_verr *v, const btable *tables, size_t n, int present,
+static void check_request_items(cp__dynamo_verr *v, const btable *tables, size_t n, int present,
                                 size_t max_per_table, const char *what)
 {
     char dump[400];
     map_dump(tables, n, dump, sizeof(dump));
     if (!present) {
-        cp__dyn_verr_add(v, NULL, "requestItems", "Member must not be null");
+        cp__dynamo_verr_add(v, NULL, "requestItems", "Member must not be null");
         return;
     }
     if (n == 0) {
-        cp__dyn_verr_add(v, dump, "requestItems",
-                         "Member must have length greater than or equal to 1");
+        cp__dynamo_verr_add(v, dump, "requestItems",
+                            "Member must have length greater than or equal to 1");
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        cp__dyn_verr tmp = {0};
-        cp__dyn_check_table_name(&tmp, tables[i].name, 1, "x");
+        cp__dynamo_verr tmp = {0};
+        cp__dynamo_check_table_name(&tmp, tables[i].name, 1, "x");
         if (tmp.n) {
-            cp__dyn_verr_add(v, dump, "requestItems",
-                             "Map keys must satisfy constraint: [Member must have length less "
-                             "than or equal to 255, Member must have length greater than or "
-                             "equal to 3, Member must satisfy regular expression pattern: "
-                             "[a-zA-Z0-9_.-]+]");
+            cp__dynamo_verr_add(v, dump, "requestItems",
+                                "Map keys must satisfy constraint: [Member must have length less "
+                                "than or equal to 255, Member must have length greater than or "
+                                "equal to 3, Member must satisfy regular expression pattern: "
+                                "[a-zA-Z0-9_.-]+]");
             cp_buf_free(&tmp.msg);
             break;
         }
@@ -91,7 +91,7 @@ static void check_request_items(cp__dyn_verr *v, const btable *tables, size_t n,
                      "Map value must satisfy constraint: [Member must have length less than or "
                      "equal to %zu, Member must have length greater than or equal to 1]",
                      max_per_table);
-            cp__dyn_verr_add(v, dump, "requestItems", rule);
+            cp__dynamo_verr_add(v, dump, "requestItems", rule);
             break;
         }
     }
@@ -99,10 +99,10 @@ static void check_request_items(cp__dyn_verr *v, const btable *tables, size_t n,
 }
 
 /* Look up every table: ResourceNotFoundException when one is missing. */
-static int lookup_tables(cp__dyn_call *c, btable *tables, size_t n)
+static int lookup_tables(cp__dynamo_call *c, btable *tables, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = cp__dyn_table(c, cp__dyn_table_name(c, tables[i].name), &tables[i].t);
+        int rc = cp__dynamo_table(c, cp__dynamo_table_name(c, tables[i].name), &tables[i].t);
         if (rc < 0) {
             return rc;
         }
@@ -112,7 +112,7 @@ static int lookup_tables(cp__dyn_call *c, btable *tables, size_t n)
 }
 
 /* Reject a second request for the same key (across the whole call). */
-static int check_duplicates(cp__dyn_call *c, cp_buf *ids, const size_t *ends, size_t n)
+static int check_duplicates(cp__dynamo_call *c, cp_buf *ids, const size_t *ends, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t si = i ? ends[i - 1] : 0;
@@ -143,14 +143,14 @@ typedef struct bw_req {
     btable *tables;
     size_t ntables, cap;
     int has_items;
-    cp__dyn_vec reqs; /* wreq */
-    size_t extra;     /* requests past the limit, counted only */
+    cp__dynamo_vec reqs; /* wreq */
+    size_t extra;        /* requests past the limit, counted only */
     cp_buf items;
     cp_slice rcc, ricm;
     int has_rcc, has_ricm;
 } bw_req;
 
-static size_t add_table(bw_req *r, cp__dyn_call *c, cp_slice name)
+static size_t add_table(bw_req *r, cp__dynamo_call *c, cp_slice name)
 {
     if (r->ntables == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 4;
@@ -158,14 +158,14 @@ static size_t add_table(bw_req *r, cp__dyn_call *c, cp_slice name)
     }
     btable *t = &r->tables[r->ntables];
     memset(t, 0, sizeof(*t));
-    t->name = cp__dyn_keep(c, name);
+    t->name = cp__dynamo_keep(c, name);
     return r->ntables++;
 }
 
 /* {"PutRequest":{"Item":{...}}} or {"DeleteRequest":{"Key":{...}}} */
-static int read_write_request(cp__dyn_call *c, bw_req *r, size_t table)
+static int read_write_request(cp__dynamo_call *c, bw_req *r, size_t table)
 {
-    int rc = cp__dyn_obj(c, "structure");
+    int rc = cp__dynamo_obj(c, "structure");
     if (rc <= 0) {
         return rc;
     }
@@ -178,18 +178,18 @@ static int read_write_request(cp__dyn_call *c, bw_req *r, size_t table)
                    ? cp_err_set(&c->err, CP_EINVAL, "SerializationException")
                    : CP_OK;
     }
-    wreq *w = cp__dyn_vec_push(c, &r->reqs);
+    wreq *w = cp__dynamo_vec_push(c, &r->reqs);
     w->table = table;
     cp_slice m;
-    while ((rc = cp__dyn_member(c, &m)) == 1) {
-        int put = cp__dyn_is(m, "PutRequest");
-        if (!put && !cp__dyn_is(m, "DeleteRequest")) {
-            if ((rc = cp__dyn_skip(c)) < 0) {
+    while ((rc = cp__dynamo_member(c, &m)) == 1) {
+        int put = cp__dynamo_is(m, "PutRequest");
+        if (!put && !cp__dynamo_is(m, "DeleteRequest")) {
+            if ((rc = cp__dynamo_skip(c)) < 0) {
                 return rc;
             }
             continue;
         }
-        if ((rc = cp__dyn_obj(c, "structure")) < 0) {
+        if ((rc = cp__dynamo_obj(c, "structure")) < 0) {
             return rc;
         }
         if (rc == 0) {
@@ -198,17 +198,17 @@ static int read_write_request(cp__dyn_call *c, bw_req *r, size_t table)
         w->nactions++;
         w->kind = put ? CP_WRITE_PUT : CP_WRITE_DELETE;
         cp_slice f;
-        while ((rc = cp__dyn_member(c, &f)) == 1) {
-            if (cp__dyn_is(f, put ? "Item" : "Key")) {
+        while ((rc = cp__dynamo_member(c, &f)) == 1) {
+            if (cp__dynamo_is(f, put ? "Item" : "Key")) {
                 size_t off = r->items.len;
-                rc = cp__dyn_item(c, &r->items);
+                rc = cp__dynamo_item(c, &r->items);
                 if (rc < 0) {
                     return rc;
                 }
                 w->has_item = rc == 1;
                 w->off = off;
                 w->len = r->items.len - off;
-            } else if ((rc = cp__dyn_skip(c)) < 0) {
+            } else if ((rc = cp__dynamo_skip(c)) < 0) {
                 return rc;
             }
         }
@@ -219,30 +219,30 @@ static int read_write_request(cp__dyn_call *c, bw_req *r, size_t table)
     return rc;
 }
 
-static int bw_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int bw_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     bw_req *r = ctx;
-    if (cp__dyn_is(name, "ReturnConsumedCapacity")) {
-        return cp__dyn_str(c, &r->rcc, &r->has_rcc);
+    if (cp__dynamo_is(name, "ReturnConsumedCapacity")) {
+        return cp__dynamo_str(c, &r->rcc, &r->has_rcc);
     }
-    if (cp__dyn_is(name, "ReturnItemCollectionMetrics")) {
-        return cp__dyn_str(c, &r->ricm, &r->has_ricm);
+    if (cp__dynamo_is(name, "ReturnItemCollectionMetrics")) {
+        return cp__dynamo_str(c, &r->ricm, &r->has_ricm);
     }
-    if (!cp__dyn_is(name, "RequestItems")) {
-        return CP__DYN_UNKNOWN;
+    if (!cp__dynamo_is(name, "RequestItems")) {
+        return CP__DYNAMO_UNKNOWN;
     }
-    int rc = cp__dyn_obj(c, "map");
+    int rc = cp__dynamo_obj(c, "map");
     if (rc <= 0) {
         return rc;
     }
     r->has_items = 1;
     cp_slice tname;
-    while ((rc = cp__dyn_member(c, &tname)) == 1) {
+    while ((rc = cp__dynamo_member(c, &tname)) == 1) {
         size_t ti = add_table(r, c, tname);
-        if ((rc = cp__dyn_arr(c)) < 0) {
+        if ((rc = cp__dynamo_arr(c)) < 0) {
             return rc;
         }
-        while (rc == 1 && (rc = cp__dyn_arr_more(c)) == 1) {
+        while (rc == 1 && (rc = cp__dynamo_arr_more(c)) == 1) {
             if ((rc = read_write_request(c, r, ti)) < 0) {
                 return rc;
             }
@@ -257,21 +257,21 @@ static int bw_member(cp__dyn_call *c, cp_slice name, void *ctx)
 
 /* Key checks of one write: a put's missing or mistyped key reads as a schema mismatch here
  * (unlike PutItem's wording). */
-static int check_write(cp__dyn_call *c, const cp_table_info *t, const wreq *w, cp_slice item)
+static int check_write(cp__dynamo_call *c, const cp_table_info *t, const wreq *w, cp_slice item)
 {
     if (w->kind == CP_WRITE_PUT) {
         if (cp_item_size(item) > CP_ITEM_MAX_SIZE) {
             return cp_err_set(&c->err, CP_EINVAL,
                               "Item size has exceeded the maximum allowed size");
         }
-        int rc = cp__dyn_check_key(c, t, item, 1);
+        int rc = cp__dynamo_check_key(c, t, item, 1);
         if (rc < 0 &&
             (strstr(c->err.msg, "Missing the key") || strstr(c->err.msg, "Type mismatch"))) {
             cp_err_set(&c->err, CP_EINVAL, "The provided key element does not match the schema");
         }
         return rc;
     }
-    return cp__dyn_check_key(c, t, item, 0);
+    return cp__dynamo_check_key(c, t, item, 0);
 }
 
 static void put_unprocessed(cp_buf *out, const bw_req *r, const wreq *reqs, const int *skipped)
@@ -303,7 +303,7 @@ static void put_unprocessed(cp_buf *out, const bw_req *r, const wreq *reqs, cons
     cp_buf_puts(out, first_table ? "}" : "]}");
 }
 
-static void put_capacity_list(cp_buf *out, cp__dyn_rcc mode, const btable *tables, size_t n)
+static void put_capacity_list(cp_buf *out, cp__dynamo_rcc mode, const btable *tables, size_t n)
 {
     if (mode == CP__RCC_NONE) {
         return;
@@ -311,33 +311,33 @@ static void put_capacity_list(cp_buf *out, cp__dyn_rcc mode, const btable *table
     cp_buf_puts(out, ",\"ConsumedCapacity\":[");
     for (size_t i = 0; i < n; i++) {
         cp_buf_puts(out, i ? "," : "");
-        cp__dyn_capacity_entry(out, mode, tables[i].t.name, tables[i].units);
+        cp__dynamo_capacity_entry(out, mode, tables[i].t.name, tables[i].units);
     }
     cp_buf_putc(out, ']');
 }
 
-int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     bw_req r = {.reqs = {.size = sizeof(wreq)}};
     cp_err deferred;
     cp_write_op *ops = NULL;
     int *skipped = NULL;
     cp_buf ids = CP_BUF_INIT;
     size_t *ends = NULL;
-    int rc = cp__dyn_read_request(&c, bw_member, &r, &deferred);
-    cp__dyn_verr v = {0};
-    cp__dyn_rcc mode = CP__RCC_NONE;
+    int rc = cp__dynamo_read_request(&c, bw_member, &r, &deferred);
+    cp__dynamo_verr v = {0};
+    cp__dynamo_rcc mode = CP__RCC_NONE;
     wreq *reqs = r.reqs.p;
     if (rc >= 0) {
         check_request_items(&v, r.tables, r.ntables, r.has_items, BATCH_WRITE_MAX,
                             "BatchWriteItem");
-        mode = cp__dyn_rcc_parse(&v, r.rcc, r.has_rcc);
+        mode = cp__dynamo_rcc_parse(&v, r.rcc, r.has_rcc);
         if (r.has_ricm) {
             static const char *const names[] = {"SIZE", "NONE", NULL};
-            cp__dyn_check_enum(&v, r.ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
+            cp__dynamo_check_enum(&v, r.ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
         }
-        rc = cp__dyn_verr_done(&v, &c);
+        rc = cp__dynamo_verr_done(&v, &c);
     }
     if (rc >= 0 && deferred.code != CP_OK) {
         c.err = deferred;
@@ -359,8 +359,8 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                                 : 255),
                      r.tables[reqs[i].table].name.p,
                      reqs[i].kind == CP_WRITE_PUT ? "putRequest.item" : "deleteRequest.key");
-            cp__dyn_verr_add(&v, NULL, path, "Member must not be null");
-            rc = cp__dyn_verr_done(&v, &c);
+            cp__dynamo_verr_add(&v, NULL, path, "Member must not be null");
+            rc = cp__dynamo_verr_done(&v, &c);
         }
     }
     if (rc >= 0) {
@@ -372,7 +372,7 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             const cp_table_info *t = &r.tables[reqs[i].table].t;
             cp_slice item = cp_slice_of(r.items.p + reqs[i].off, reqs[i].len);
             rc = check_write(&c, t, &reqs[i], item);
-            cp__dyn_key_id(t, item, &ids);
+            cp__dynamo_key_id(t, item, &ids);
             ends[i] = ids.len;
         }
     }
@@ -380,7 +380,7 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         rc = check_duplicates(&c, &ids, ends, r.reqs.n);
     }
     if (rc < 0) {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
         goto out;
     }
 
@@ -391,8 +391,9 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     for (size_t i = 0; i < r.reqs.n; i++) {
         btable *bt = &r.tables[reqs[i].table];
         cp_slice item = cp_slice_of(r.items.p + reqs[i].off, reqs[i].len);
-        double units = reqs[i].kind == CP_WRITE_PUT ? cp__dyn_write_units(cp_item_size(item)) : 1;
-        if (cp__dyn_admit(&c, &bt->t, item, 0, units) != CP_OK) {
+        double units =
+            reqs[i].kind == CP_WRITE_PUT ? cp__dynamo_write_units(cp_item_size(item)) : 1;
+        if (cp__dynamo_admit(&c, &bt->t, item, 0, units) != CP_OK) {
             skipped[i] = 1;
             nskipped++;
             continue;
@@ -405,13 +406,13 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     }
     if (nops == 0) {
         /* Nothing could be processed: the call itself is throttled. */
-        rc = cp__dyn_fail_throttled(&c, &r.tables[reqs[0].table].t);
+        rc = cp__dynamo_fail_throttled(&c, &r.tables[reqs[0].table].t);
         cp_free(op_req);
         goto out;
     }
     rc = cp_db_write(c.api->db, ops, nops, 0, &c.err);
     if (rc < 0) {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
         cp_free(op_req);
         goto out;
     }
@@ -419,13 +420,13 @@ int cp__dyn_batch_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         if (ops[k].rc < 0) {
             /* Validation ran before the write, so this is a store-side refusal. */
             c.err = ops[k].err;
-            rc = cp__dyn_fail(&c, ops[k].rc);
+            rc = cp__dynamo_fail(&c, ops[k].rc);
             cp_free(op_req);
             goto out;
         }
         size_t a = ops[k].old_item.len ? cp_item_size(cp_buf_slice(&ops[k].old_item)) : 0;
         size_t b = ops[k].new_item.len ? cp_item_size(cp_buf_slice(&ops[k].new_item)) : 0;
-        r.tables[reqs[op_req[k]].table].units += cp__dyn_write_units(a > b ? a : b);
+        r.tables[reqs[op_req[k]].table].units += cp__dynamo_write_units(a > b ? a : b);
     }
     cp_free(op_req);
     put_unprocessed(&resp->body, &r, reqs, skipped);
@@ -458,66 +459,66 @@ typedef struct bg_req {
     btable *tables;
     size_t ntables, cap;
     int has_items;
-    cp__dyn_vec keys; /* gkey */
-    size_t extra;     /* keys past the limit, counted only */
+    cp__dynamo_vec keys; /* gkey */
+    size_t extra;        /* keys past the limit, counted only */
     cp_buf items;
-    cp__dyn_verr verr;
+    cp__dynamo_verr verr;
     cp_slice rcc;
     int has_rcc;
 } bg_req;
 
-static int bg_table(cp__dyn_call *c, bg_req *r, size_t ti)
+static int bg_table(cp__dynamo_call *c, bg_req *r, size_t ti)
 {
-    int rc = cp__dyn_obj(c, "structure");
+    int rc = cp__dynamo_obj(c, "structure");
     if (rc <= 0) {
         return rc;
     }
     btable *bt = &r->tables[ti];
     cp_slice m;
-    while ((rc = cp__dyn_member(c, &m)) == 1) {
+    while ((rc = cp__dynamo_member(c, &m)) == 1) {
         bt = &r->tables[ti];
         int have;
-        if (cp__dyn_is(m, "Keys")) {
-            if ((rc = cp__dyn_arr(c)) < 0) {
+        if (cp__dynamo_is(m, "Keys")) {
+            if ((rc = cp__dynamo_arr(c)) < 0) {
                 return rc;
             }
             bt->has_keys = rc == 1;
-            while (rc == 1 && (rc = cp__dyn_arr_more(c)) == 1) {
+            while (rc == 1 && (rc = cp__dynamo_arr_more(c)) == 1) {
                 size_t off = r->items.len;
                 if (r->keys.n > BATCH_GET_MAX) {
                     /* Already too many: count the rest without keeping them. */
                     r->extra++;
                     bt->count++;
-                    if ((rc = cp__dyn_skip(c)) < 0) {
+                    if ((rc = cp__dynamo_skip(c)) < 0) {
                         return rc;
                     }
                     rc = 1;
                     continue;
                 }
-                if ((rc = cp__dyn_item(c, &r->items)) < 0) {
+                if ((rc = cp__dynamo_item(c, &r->items)) < 0) {
                     return rc;
                 }
                 if (rc == 1) {
-                    gkey *k = cp__dyn_vec_push(c, &r->keys);
+                    gkey *k = cp__dynamo_vec_push(c, &r->keys);
                     *k = (gkey){ti, off, r->items.len - off};
                     bt->count++;
                 }
                 rc = 1;
             }
-        } else if (cp__dyn_is(m, "ConsistentRead")) {
-            rc = cp__dyn_bool(c, &bt->consistent, &have);
-        } else if (cp__dyn_is(m, "ProjectionExpression")) {
+        } else if (cp__dynamo_is(m, "ConsistentRead")) {
+            rc = cp__dynamo_bool(c, &bt->consistent, &have);
+        } else if (cp__dynamo_is(m, "ProjectionExpression")) {
             const char *start = c->lx.p;
-            rc = cp__dyn_exprs_member(c, m, &bt->x, &r->verr);
+            rc = cp__dynamo_exprs_member(c, m, &bt->x, &r->verr);
             while (start < c->lx.p &&
                    (*start == ' ' || *start == '\n' || *start == '\t' || *start == '\r')) {
                 start++;
             }
             bt->projection_raw = cp_slice_of(start, (size_t) (c->lx.p - start));
         } else {
-            rc = cp__dyn_exprs_member(c, m, &bt->x, &r->verr);
-            if (rc == CP__DYN_UNKNOWN) {
-                rc = cp__dyn_skip(c);
+            rc = cp__dynamo_exprs_member(c, m, &bt->x, &r->verr);
+            if (rc == CP__DYNAMO_UNKNOWN) {
+                rc = cp__dynamo_skip(c);
             }
         }
         if (rc < 0) {
@@ -527,29 +528,29 @@ static int bg_table(cp__dyn_call *c, bg_req *r, size_t ti)
     return rc;
 }
 
-static int bg_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int bg_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     bg_req *r = ctx;
-    if (cp__dyn_is(name, "ReturnConsumedCapacity")) {
-        return cp__dyn_str(c, &r->rcc, &r->has_rcc);
+    if (cp__dynamo_is(name, "ReturnConsumedCapacity")) {
+        return cp__dynamo_str(c, &r->rcc, &r->has_rcc);
     }
-    if (!cp__dyn_is(name, "RequestItems")) {
-        return CP__DYN_UNKNOWN;
+    if (!cp__dynamo_is(name, "RequestItems")) {
+        return CP__DYNAMO_UNKNOWN;
     }
-    int rc = cp__dyn_obj(c, "map");
+    int rc = cp__dynamo_obj(c, "map");
     if (rc <= 0) {
         return rc;
     }
     r->has_items = 1;
     cp_slice tname;
-    while ((rc = cp__dyn_member(c, &tname)) == 1) {
+    while ((rc = cp__dynamo_member(c, &tname)) == 1) {
         if (r->ntables == r->cap) {
             r->cap = r->cap ? r->cap * 2 : 4;
             r->tables = cp_realloc(r->tables, r->cap * sizeof(*r->tables));
         }
         btable *bt = &r->tables[r->ntables++];
         memset(bt, 0, sizeof(*bt));
-        bt->name = cp__dyn_keep(c, tname);
+        bt->name = cp__dynamo_keep(c, tname);
         if ((rc = bg_table(c, r, r->ntables - 1)) < 0) {
             return rc;
         }
@@ -595,17 +596,17 @@ static void put_unprocessed_keys(cp_buf *out, const bg_req *r, size_t ti, const 
     cp_buf_putc(out, '}');
 }
 
-int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     bg_req r = {.keys = {.size = sizeof(gkey)}};
     cp_err deferred;
     cp_buf ids = CP_BUF_INIT, item = CP_BUF_INIT, proj = CP_BUF_INIT;
     size_t *ends = NULL;
     int *left = NULL;
     cp_buf *body = NULL;
-    int rc = cp__dyn_read_request(&c, bg_member, &r, &deferred);
-    cp__dyn_rcc mode = CP__RCC_NONE;
+    int rc = cp__dynamo_read_request(&c, bg_member, &r, &deferred);
+    cp__dynamo_rcc mode = CP__RCC_NONE;
     gkey *keys = r.keys.p;
     if (rc >= 0) {
         check_request_items(&r.verr, r.tables, r.ntables, r.has_items, 0, "BatchGetItem");
@@ -615,16 +616,16 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                      (int) (r.tables[i].name.len < 255 ? r.tables[i].name.len : 255),
                      r.tables[i].name.p);
             if (!r.tables[i].has_keys) {
-                cp__dyn_verr_add(&r.verr, NULL, path, "Member must not be null");
+                cp__dynamo_verr_add(&r.verr, NULL, path, "Member must not be null");
             } else if (r.tables[i].count < 1 || r.tables[i].count > BATCH_GET_MAX) {
-                cp__dyn_verr_add(&r.verr, "[...]", path,
-                                 r.tables[i].count < 1
-                                     ? "Member must have length greater than or equal to 1"
-                                     : "Member must have length less than or equal to 100");
+                cp__dynamo_verr_add(&r.verr, "[...]", path,
+                                    r.tables[i].count < 1
+                                        ? "Member must have length greater than or equal to 1"
+                                        : "Member must have length less than or equal to 100");
             }
         }
-        mode = cp__dyn_rcc_parse(&r.verr, r.rcc, r.has_rcc);
-        rc = cp__dyn_verr_done(&r.verr, &c);
+        mode = cp__dynamo_rcc_parse(&r.verr, r.rcc, r.has_rcc);
+        rc = cp__dynamo_verr_done(&r.verr, &c);
     }
     if (rc >= 0 && deferred.code != CP_OK) {
         c.err = deferred;
@@ -634,7 +635,7 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         rc = cp_err_set(&c.err, CP_EINVAL, "Too many items requested for the BatchGetItem call");
     }
     for (size_t i = 0; rc >= 0 && i < r.ntables; i++) {
-        rc = cp__dyn_exprs_compile(&c, &r.tables[i].x, CP_EXPR_OP_GET, &r.tables[i].expr);
+        rc = cp__dynamo_exprs_compile(&c, &r.tables[i].x, CP_EXPR_OP_GET, &r.tables[i].expr);
     }
     if (rc >= 0) {
         rc = lookup_tables(&c, r.tables, r.ntables);
@@ -644,8 +645,8 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         for (size_t i = 0; rc >= 0 && i < r.keys.n; i++) {
             const cp_table_info *t = &r.tables[keys[i].table].t;
             cp_slice key = cp_slice_of(r.items.p + keys[i].off, keys[i].len);
-            rc = cp__dyn_check_key(&c, t, key, 0);
-            cp__dyn_key_id(t, key, &ids);
+            rc = cp__dynamo_check_key(&c, t, key, 0);
+            cp__dynamo_key_id(t, key, &ids);
             ends[i] = ids.len;
         }
     }
@@ -653,7 +654,7 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         rc = check_duplicates(&c, &ids, ends, r.keys.n);
     }
     if (rc < 0) {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
         goto out;
     }
 
@@ -665,21 +666,22 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         btable *bt = &r.tables[keys[i].table];
         cp_slice key = cp_slice_of(r.items.p + keys[i].off, keys[i].len);
         if (total >= c.api->cfg.batch_get_bytes ||
-            cp__dyn_admit(&c, &bt->t, key, cp__dyn_read_units(0, bt->consistent), 0) != CP_OK) {
+            cp__dynamo_admit(&c, &bt->t, key, cp__dynamo_read_units(0, bt->consistent), 0) !=
+                CP_OK) {
             left[i] = 1;
             nleft++;
             continue;
         }
         int grc = cp_db_get(c.api->db, bt->t.name, key, &item, &c.err);
         if (grc == CP_ENOTFOUND) {
-            bt->units += cp__dyn_read_units(0, bt->consistent);
+            bt->units += cp__dynamo_read_units(0, bt->consistent);
             continue;
         }
         if (grc < 0) {
-            rc = cp__dyn_fail(&c, grc);
+            rc = cp__dynamo_fail(&c, grc);
             goto out;
         }
-        bt->units += cp__dyn_read_units(cp_item_size(cp_buf_slice(&item)), bt->consistent);
+        bt->units += cp__dynamo_read_units(cp_item_size(cp_buf_slice(&item)), bt->consistent);
         cp_buf_reset(&proj);
         cp_expr_project(bt->expr, cp_buf_slice(&item), &proj);
         cp_buf *b = &body[keys[i].table];
@@ -689,7 +691,7 @@ int cp__dyn_batch_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         total += b->len - before;
     }
     if (nleft == r.keys.n) {
-        rc = cp__dyn_fail_throttled(&c, &r.tables[0].t);
+        rc = cp__dynamo_fail_throttled(&c, &r.tables[0].t);
         goto out;
     }
     cp_buf *out = &resp->body;

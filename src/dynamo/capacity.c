@@ -9,23 +9,23 @@
 
 #include "dynamo/dynamo_int.h"
 
-cp__dyn_rcc cp__dyn_rcc_parse(cp__dyn_verr *v, cp_slice s, int present)
+cp__dynamo_rcc cp__dynamo_rcc_parse(cp__dynamo_verr *v, cp_slice s, int present)
 {
     static const char *const names[] = {"INDEXES", "TOTAL", "NONE", NULL};
     if (!present) {
         return CP__RCC_NONE;
     }
-    int i = cp__dyn_check_enum(v, s, "returnConsumedCapacity", names, "INDEXES, TOTAL, NONE");
+    int i = cp__dynamo_check_enum(v, s, "returnConsumedCapacity", names, "INDEXES, TOTAL, NONE");
     return i == 0 ? CP__RCC_INDEXES : i == 1 ? CP__RCC_TOTAL : CP__RCC_NONE;
 }
 
-double cp__dyn_read_units(size_t bytes, int consistent)
+double cp__dynamo_read_units(size_t bytes, int consistent)
 {
     double steps = bytes ? ceil((double) bytes / 4096.0) : 1;
     return steps * (consistent ? 1.0 : 0.5);
 }
 
-double cp__dyn_write_units(size_t bytes)
+double cp__dynamo_write_units(size_t bytes)
 {
     return bytes ? ceil((double) bytes / 1024.0) : 1;
 }
@@ -36,7 +36,7 @@ static void put_units(cp_buf *out, double units)
     cp_buf_printf(out, "%.1f", units);
 }
 
-void cp__dyn_capacity_entry(cp_buf *out, cp__dyn_rcc mode, const char *table, double units)
+void cp__dynamo_capacity_entry(cp_buf *out, cp__dynamo_rcc mode, const char *table, double units)
 {
     cp_buf_puts(out, "{\"TableName\":");
     cp_json_put_str(out, cp_slice_str(table));
@@ -51,7 +51,8 @@ void cp__dyn_capacity_entry(cp_buf *out, cp__dyn_rcc mode, const char *table, do
     cp_buf_putc(out, '}');
 }
 
-void cp__dyn_put_capacity(cp_buf *out, cp__dyn_rcc mode, const char *table, double units, int comma)
+void cp__dynamo_put_capacity(cp_buf *out, cp__dynamo_rcc mode, const char *table, double units,
+                             int comma)
 {
     if (mode == CP__RCC_NONE) {
         return;
@@ -60,18 +61,18 @@ void cp__dyn_put_capacity(cp_buf *out, cp__dyn_rcc mode, const char *table, doub
         cp_buf_putc(out, ',');
     }
     cp_buf_puts(out, "\"ConsumedCapacity\":");
-    cp__dyn_capacity_entry(out, mode, table, units);
+    cp__dynamo_capacity_entry(out, mode, table, units);
 }
 
-int cp__dyn_admit(cp__dyn_call *c, const cp_table_info *t, cp_slice item, double read_units,
-                  double write_units)
+int cp__dynamo_admit(cp__dynamo_call *c, const cp_table_info *t, cp_slice item, double read_units,
+                     double write_units)
 {
     const cp_dynamo_throttle *th = c->api->cfg.throttle;
     if (!th || !th->admit) {
         return CP_OK;
     }
-    cp__dyn_tmeta meta;
-    cp__dyn_table_meta(t, &meta);
+    cp__dynamo_tmeta meta;
+    cp__dynamo_table_meta(t, &meta);
     cp_buf hk = CP_BUF_INIT;
     cp_av v;
     if (item.len && cp_item_find(item, cp_slice_str(t->key.hash_name), &v)) {
@@ -83,20 +84,21 @@ int cp__dyn_admit(cp__dyn_call *c, const cp_table_info *t, cp_slice item, double
     return rc == CP_EAGAIN ? CP_EAGAIN : CP_OK;
 }
 
-int cp__dyn_fail_throttled(cp__dyn_call *c, const cp_table_info *t)
+int cp__dynamo_fail_throttled(cp__dynamo_call *c, const cp_table_info *t)
 {
-    cp__dyn_tmeta meta;
-    cp__dyn_table_meta(t, &meta);
+    cp__dynamo_tmeta meta;
+    cp__dynamo_table_meta(t, &meta);
     if (meta.provisioned) {
-        return cp__dyn_fail_code(c, "ProvisionedThroughputExceededException",
-                                 "The level of configured provisioned throughput for the table "
-                                 "was exceeded. Consider increasing your provisioning level with "
-                                 "the UpdateTable API.");
+        return cp__dynamo_fail_code(
+            c, "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table "
+            "was exceeded. Consider increasing your provisioning level with "
+            "the UpdateTable API.");
     }
-    return cp__dyn_fail_code(c, "ThrottlingException",
-                             "Throughput exceeds the current capacity of your table or index. "
-                             "DynamoDB is automatically scaling your table or index so please "
-                             "try again shortly. If exceptions persist, check if you have a hot "
-                             "key: https://docs.aws.amazon.com/amazondynamodb/latest/"
-                             "developerguide/bp-partition-key-design.html");
+    return cp__dynamo_fail_code(c, "ThrottlingException",
+                                "Throughput exceeds the current capacity of your table or index. "
+                                "DynamoDB is automatically scaling your table or index so please "
+                                "try again shortly. If exceptions persist, check if you have a hot "
+                                "key: https://docs.aws.amazon.com/amazondynamodb/latest/"
+                                "developerguide/bp-partition-key-design.html");
 }

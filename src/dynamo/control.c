@@ -18,7 +18,7 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Table metadata                                                                              */
 
-cJSON *cp__dyn_desc_parse(const cp_table_info *t)
+cJSON *cp__dynamo_desc_parse(const cp_table_info *t)
 {
     cJSON *d = t->desc.len ? cJSON_ParseWithLength(t->desc.p, t->desc.len) : NULL;
     if (!cJSON_IsObject(d)) {
@@ -28,7 +28,7 @@ cJSON *cp__dyn_desc_parse(const cp_table_info *t)
     return d;
 }
 
-void cp__dyn_desc_store(const cJSON *d, cp_table_info *t)
+void cp__dynamo_desc_store(const cJSON *d, cp_table_info *t)
 {
     char *s = cJSON_PrintUnformatted(d);
     cp_buf_reset(&t->desc);
@@ -60,9 +60,9 @@ static void set_str(cJSON *d, const char *name, const char *v)
     cJSON_AddStringToObject(d, name, v);
 }
 
-void cp__dyn_table_meta(const cp_table_info *t, cp__dyn_tmeta *out)
+void cp__dynamo_table_meta(const cp_table_info *t, cp__dynamo_tmeta *out)
 {
-    cJSON *d = cp__dyn_desc_parse(t);
+    cJSON *d = cp__dynamo_desc_parse(t);
     const char *mode = str_member(d, "BillingMode");
     out->provisioned = mode && strcmp(mode, "PROVISIONED") == 0;
     out->rcu = num_member(d, "RCU");
@@ -70,13 +70,13 @@ void cp__dyn_table_meta(const cp_table_info *t, cp__dyn_tmeta *out)
     cJSON_Delete(d);
 }
 
-cp_expr_keys cp__dyn_expr_keys(const cp_table_info *t)
+cp_expr_keys cp__dynamo_expr_keys(const cp_table_info *t)
 {
     return (cp_expr_keys){cp_slice_str(t->key.hash_name), t->key.hash_type,
                           cp_slice_str(t->key.range_name), t->key.range_type};
 }
 
-int cp__dyn_table(cp__dyn_call *c, const char *name, cp_table_info *out)
+int cp__dynamo_table(cp__dynamo_call *c, const char *name, cp_table_info *out)
 {
     int rc = cp_db_get_table(c->api->db, name, out, &c->err);
     if (rc == CP_ENOTFOUND) {
@@ -93,7 +93,7 @@ static void table_stats(cp_dynamo_api *api, uint32_t id, uint64_t *items, uint64
     int64_t now = cp_clock_now_ms();
     size_t slot = id % (sizeof(api->stats) / sizeof(api->stats[0]));
     pthread_mutex_lock(&api->mu);
-    cp__dyn_stats_entry e = api->stats[slot];
+    cp__dynamo_stats_entry e = api->stats[slot];
     pthread_mutex_unlock(&api->mu);
     if (api->cfg.stats_max_age_ms > 0 && e.table_id == id &&
         now - e.at_ms <= api->cfg.stats_max_age_ms) {
@@ -104,7 +104,7 @@ static void table_stats(cp_dynamo_api *api, uint32_t id, uint64_t *items, uint64
     *items = *bytes = 0;
     cp_db_table_stats(api->db, id, items, bytes, NULL);
     pthread_mutex_lock(&api->mu);
-    api->stats[slot] = (cp__dyn_stats_entry){id, now, *items, *bytes};
+    api->stats[slot] = (cp__dynamo_stats_entry){id, now, *items, *bytes};
     pthread_mutex_unlock(&api->mu);
 }
 
@@ -114,20 +114,20 @@ static void put_time(cp_buf *out, int64_t ms)
     cp_buf_printf(out, "%lld.%03lld", (long long) (ms / 1000), (long long) (ms % 1000));
 }
 
-static void put_table_arn(cp__dyn_call *c, const char *name, cp_buf *out)
+static void put_table_arn(cp__dynamo_call *c, const char *name, cp_buf *out)
 {
     cp_buf arn = CP_BUF_INIT;
-    cp_buf_printf(&arn, "arn:aws:dynamodb:%s:%s:table/%s", cp__dyn_region(c), c->api->account,
+    cp_buf_printf(&arn, "arn:aws:dynamodb:%s:%s:table/%s", cp__dynamo_region(c), c->api->account,
                   name);
     cp_json_put_str(out, cp_buf_slice(&arn));
     cp_buf_free(&arn);
 }
 
 /* The TableDescription shape shared by Create/Describe/Update/DeleteTable. */
-static void put_description(cp__dyn_call *c, const cp_table_info *t, const char *status, int stats,
-                            cp_buf *out)
+static void put_description(cp__dynamo_call *c, const cp_table_info *t, const char *status,
+                            int stats, cp_buf *out)
 {
-    cJSON *d = cp__dyn_desc_parse(t);
+    cJSON *d = cp__dynamo_desc_parse(t);
     const cJSON *defs = cJSON_GetObjectItemCaseSensitive(d, "AttributeDefinitions");
     if (cJSON_IsArray(defs)) {
         char *s = cJSON_PrintUnformatted(defs);
@@ -196,8 +196,8 @@ static void put_description(cp__dyn_call *c, const cp_table_info *t, const char 
     }
     cp_buf_putc(out, '}');
 
-    cp__dyn_vec streams = {.size = sizeof(cp__dyn_stream)};
-    cp__dyn_streams_of_table(c, t, &streams);
+    cp__dynamo_vec streams = {.size = sizeof(cp__dynamo_stream)};
+    cp__dynamo_streams_of_table(c, t, &streams);
     if (t->stream_view[0]) {
         cp_buf_printf(out,
                       ",\"StreamSpecification\":{\"StreamEnabled\":true,\"StreamViewType\":"
@@ -208,12 +208,12 @@ static void put_description(cp__dyn_call *c, const cp_table_info *t, const char 
     }
     if (streams.n) {
         /* The newest stream stays "latest" after it is disabled, as on AWS. */
-        const cp__dyn_stream *s = (const cp__dyn_stream *) streams.p + (streams.n - 1);
-        char label[CP__DYN_LABEL_MAX];
-        cp__dyn_stream_label(s->label_ms, label);
+        const cp__dynamo_stream *s = (const cp__dynamo_stream *) streams.p + (streams.n - 1);
+        char label[CP__DYNAMO_LABEL_MAX];
+        cp__dynamo_stream_label(s->label_ms, label);
         cp_buf_printf(out, ",\"LatestStreamLabel\":\"%s\",\"LatestStreamArn\":", label);
         cp_buf arn = CP_BUF_INIT;
-        cp__dyn_stream_arn(c, t->name, s->label_ms, &arn);
+        cp__dynamo_stream_arn(c, t->name, s->label_ms, &arn);
         cp_json_put_str(out, cp_buf_slice(&arn));
         cp_buf_free(&arn);
     }
@@ -240,33 +240,34 @@ typedef struct pair {
 } pair;
 
 /* A list of pairs with member names ka/kb. */
-static int read_pairs(cp__dyn_call *c, const char *ka, const char *kb, cp__dyn_vec *v, int *present)
+static int read_pairs(cp__dynamo_call *c, const char *ka, const char *kb, cp__dynamo_vec *v,
+                      int *present)
 {
     v->size = sizeof(pair);
-    int rc = cp__dyn_arr(c);
+    int rc = cp__dynamo_arr(c);
     *present = rc == 1;
     if (rc <= 0) {
         return rc;
     }
-    while ((rc = cp__dyn_arr_more(c)) == 1) {
-        if ((rc = cp__dyn_obj(c, "structure")) < 0) {
+    while ((rc = cp__dynamo_arr_more(c)) == 1) {
+        if ((rc = cp__dynamo_obj(c, "structure")) < 0) {
             return rc;
         }
         if (rc == 0) {
             continue;
         }
-        if ((rc = cp__dyn_vec_room(c, v, ka)) < 0) {
+        if ((rc = cp__dynamo_vec_room(c, v, ka)) < 0) {
             return rc;
         }
-        pair *p = cp__dyn_vec_push(c, v);
+        pair *p = cp__dynamo_vec_push(c, v);
         cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
-            if (cp__dyn_is(m, ka)) {
-                rc = cp__dyn_str(c, &p->a, &p->has_a);
-            } else if (cp__dyn_is(m, kb)) {
-                rc = cp__dyn_str(c, &p->b, &p->has_b);
+        while ((rc = cp__dynamo_member(c, &m)) == 1) {
+            if (cp__dynamo_is(m, ka)) {
+                rc = cp__dynamo_str(c, &p->a, &p->has_a);
+            } else if (cp__dynamo_is(m, kb)) {
+                rc = cp__dynamo_str(c, &p->b, &p->has_b);
             } else {
-                rc = cp__dyn_skip(c);
+                rc = cp__dynamo_skip(c);
             }
             if (rc < 0) {
                 return rc;
@@ -282,7 +283,7 @@ static int read_pairs(cp__dyn_call *c, const char *ka, const char *kb, cp__dyn_v
 typedef struct table_req {
     cp_slice table;
     int has_table;
-    cp__dyn_vec defs, keys, tags;
+    cp__dynamo_vec defs, keys, tags;
     int has_defs, has_keys, has_tags;
     cp_slice billing;
     int has_billing;
@@ -300,7 +301,7 @@ typedef struct table_req {
     int has_limit;
 } table_req;
 
-static int not_null_obj(cp__dyn_call *c, int *present)
+static int not_null_obj(cp__dynamo_call *c, int *present)
 {
     cp_json_tok t;
     cp_json_lexer save = c->lx;
@@ -310,71 +311,71 @@ static int not_null_obj(cp__dyn_call *c, int *present)
     c->lx = save;
     if (t.type == CP_JSON_NULL) {
         *present = 0;
-        return cp__dyn_skip(c);
+        return cp__dynamo_skip(c);
     }
     *present = 1;
-    return cp__dyn_skip(c);
+    return cp__dynamo_skip(c);
 }
 
-static int table_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int table_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     table_req *r = ctx;
     int rc;
-    if (cp__dyn_is(name, "TableName")) {
-        return cp__dyn_str(c, &r->table, &r->has_table);
+    if (cp__dynamo_is(name, "TableName")) {
+        return cp__dynamo_str(c, &r->table, &r->has_table);
     }
-    if (cp__dyn_is(name, "AttributeDefinitions")) {
+    if (cp__dynamo_is(name, "AttributeDefinitions")) {
         return read_pairs(c, "AttributeName", "AttributeType", &r->defs, &r->has_defs);
     }
-    if (cp__dyn_is(name, "KeySchema")) {
+    if (cp__dynamo_is(name, "KeySchema")) {
         return read_pairs(c, "AttributeName", "KeyType", &r->keys, &r->has_keys);
     }
-    if (cp__dyn_is(name, "Tags")) {
+    if (cp__dynamo_is(name, "Tags")) {
         return read_pairs(c, "Key", "Value", &r->tags, &r->has_tags);
     }
-    if (cp__dyn_is(name, "BillingMode")) {
-        return cp__dyn_str(c, &r->billing, &r->has_billing);
+    if (cp__dynamo_is(name, "BillingMode")) {
+        return cp__dynamo_str(c, &r->billing, &r->has_billing);
     }
-    if (cp__dyn_is(name, "TableClass")) {
-        return cp__dyn_str(c, &r->table_class, &r->has_class);
+    if (cp__dynamo_is(name, "TableClass")) {
+        return cp__dynamo_str(c, &r->table_class, &r->has_class);
     }
-    if (cp__dyn_is(name, "DeletionProtectionEnabled")) {
-        return cp__dyn_bool(c, &r->dp, &r->has_dp);
+    if (cp__dynamo_is(name, "DeletionProtectionEnabled")) {
+        return cp__dynamo_bool(c, &r->dp, &r->has_dp);
     }
-    if (cp__dyn_is(name, "ExclusiveStartTableName")) {
-        return cp__dyn_str(c, &r->start, &r->has_start);
+    if (cp__dynamo_is(name, "ExclusiveStartTableName")) {
+        return cp__dynamo_str(c, &r->start, &r->has_start);
     }
-    if (cp__dyn_is(name, "Limit")) {
-        return cp__dyn_int(c, "Integer", &r->limit, &r->has_limit);
+    if (cp__dynamo_is(name, "Limit")) {
+        return cp__dynamo_int(c, "Integer", &r->limit, &r->has_limit);
     }
-    if (cp__dyn_is(name, "GlobalSecondaryIndexes")) {
+    if (cp__dynamo_is(name, "GlobalSecondaryIndexes")) {
         return not_null_obj(c, &r->has_gsi);
     }
-    if (cp__dyn_is(name, "LocalSecondaryIndexes")) {
+    if (cp__dynamo_is(name, "LocalSecondaryIndexes")) {
         return not_null_obj(c, &r->has_lsi);
     }
-    if (cp__dyn_is(name, "GlobalSecondaryIndexUpdates")) {
+    if (cp__dynamo_is(name, "GlobalSecondaryIndexUpdates")) {
         return not_null_obj(c, &r->has_gsi_updates);
     }
-    if (cp__dyn_is(name, "SSESpecification")) {
+    if (cp__dynamo_is(name, "SSESpecification")) {
         return not_null_obj(c, &r->has_sse);
     }
-    if (cp__dyn_is(name, "ReplicaUpdates")) {
+    if (cp__dynamo_is(name, "ReplicaUpdates")) {
         return not_null_obj(c, &r->has_replicas);
     }
-    if (cp__dyn_is(name, "ProvisionedThroughput")) {
-        if ((rc = cp__dyn_obj(c, "structure")) <= 0) {
+    if (cp__dynamo_is(name, "ProvisionedThroughput")) {
+        if ((rc = cp__dynamo_obj(c, "structure")) <= 0) {
             return rc;
         }
         r->has_pt = 1;
         cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
-            if (cp__dyn_is(m, "ReadCapacityUnits")) {
-                rc = cp__dyn_int(c, "Long", &r->rcu, &r->has_rcu);
-            } else if (cp__dyn_is(m, "WriteCapacityUnits")) {
-                rc = cp__dyn_int(c, "Long", &r->wcu, &r->has_wcu);
+        while ((rc = cp__dynamo_member(c, &m)) == 1) {
+            if (cp__dynamo_is(m, "ReadCapacityUnits")) {
+                rc = cp__dynamo_int(c, "Long", &r->rcu, &r->has_rcu);
+            } else if (cp__dynamo_is(m, "WriteCapacityUnits")) {
+                rc = cp__dynamo_int(c, "Long", &r->wcu, &r->has_wcu);
             } else {
-                rc = cp__dyn_skip(c);
+                rc = cp__dynamo_skip(c);
             }
             if (rc < 0) {
                 return rc;
@@ -382,19 +383,19 @@ static int table_member(cp__dyn_call *c, cp_slice name, void *ctx)
         }
         return rc;
     }
-    if (cp__dyn_is(name, "StreamSpecification")) {
-        if ((rc = cp__dyn_obj(c, "structure")) <= 0) {
+    if (cp__dynamo_is(name, "StreamSpecification")) {
+        if ((rc = cp__dynamo_obj(c, "structure")) <= 0) {
             return rc;
         }
         r->has_ss = 1;
         cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
-            if (cp__dyn_is(m, "StreamEnabled")) {
-                rc = cp__dyn_bool(c, &r->enabled, &r->has_enabled);
-            } else if (cp__dyn_is(m, "StreamViewType")) {
-                rc = cp__dyn_str(c, &r->view, &r->has_view);
+        while ((rc = cp__dynamo_member(c, &m)) == 1) {
+            if (cp__dynamo_is(m, "StreamEnabled")) {
+                rc = cp__dynamo_bool(c, &r->enabled, &r->has_enabled);
+            } else if (cp__dynamo_is(m, "StreamViewType")) {
+                rc = cp__dynamo_str(c, &r->view, &r->has_view);
             } else {
-                rc = cp__dyn_skip(c);
+                rc = cp__dynamo_skip(c);
             }
             if (rc < 0) {
                 return rc;
@@ -402,7 +403,7 @@ static int table_member(cp__dyn_call *c, cp_slice name, void *ctx)
         }
         return rc;
     }
-    return CP__DYN_UNKNOWN;
+    return CP__DYNAMO_UNKNOWN;
 }
 
 static const char *const VIEW_NAMES[] = {"NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES",
@@ -411,45 +412,45 @@ static const char VIEW_SHOWN[] = "NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES, KEYS
 static const char *const BILLING_NAMES[] = {"PROVISIONED", "PAY_PER_REQUEST", NULL};
 
 /* Constraint checks shared by CreateTable and UpdateTable. */
-static void check_common(cp__dyn_verr *v, table_req *r)
+static void check_common(cp__dynamo_verr *v, table_req *r)
 {
     if (r->has_billing) {
-        cp__dyn_check_enum(v, r->billing, "billingMode", BILLING_NAMES,
-                           "PROVISIONED, PAY_PER_REQUEST");
+        cp__dynamo_check_enum(v, r->billing, "billingMode", BILLING_NAMES,
+                              "PROVISIONED, PAY_PER_REQUEST");
     }
     if (r->has_pt) {
         if (!r->has_wcu) {
-            cp__dyn_verr_add(v, NULL, "provisionedThroughput.writeCapacityUnits",
-                             "Member must not be null");
+            cp__dynamo_verr_add(v, NULL, "provisionedThroughput.writeCapacityUnits",
+                                "Member must not be null");
         } else if (r->wcu < 1) {
             char val[32];
             snprintf(val, sizeof(val), "%lld", (long long) r->wcu);
-            cp__dyn_verr_add(v, val, "provisionedThroughput.writeCapacityUnits",
-                             "Member must have value greater than or equal to 1");
+            cp__dynamo_verr_add(v, val, "provisionedThroughput.writeCapacityUnits",
+                                "Member must have value greater than or equal to 1");
         }
         if (!r->has_rcu) {
-            cp__dyn_verr_add(v, NULL, "provisionedThroughput.readCapacityUnits",
-                             "Member must not be null");
+            cp__dynamo_verr_add(v, NULL, "provisionedThroughput.readCapacityUnits",
+                                "Member must not be null");
         } else if (r->rcu < 1) {
             char val[32];
             snprintf(val, sizeof(val), "%lld", (long long) r->rcu);
-            cp__dyn_verr_add(v, val, "provisionedThroughput.readCapacityUnits",
-                             "Member must have value greater than or equal to 1");
+            cp__dynamo_verr_add(v, val, "provisionedThroughput.readCapacityUnits",
+                                "Member must have value greater than or equal to 1");
         }
     }
     if (r->has_ss) {
         if (!r->has_enabled) {
-            cp__dyn_verr_add(v, NULL, "streamSpecification.streamEnabled",
-                             "Member must not be null");
+            cp__dynamo_verr_add(v, NULL, "streamSpecification.streamEnabled",
+                                "Member must not be null");
         }
         if (r->has_view) {
-            cp__dyn_check_enum(v, r->view, "streamSpecification.streamViewType", VIEW_NAMES,
-                               VIEW_SHOWN);
+            cp__dynamo_check_enum(v, r->view, "streamSpecification.streamViewType", VIEW_NAMES,
+                                  VIEW_SHOWN);
         }
     }
 }
 
-static int check_table_class(cp__dyn_call *c, const table_req *r)
+static int check_table_class(cp__dynamo_call *c, const table_req *r)
 {
     if (r->has_class && !cp_slice_eq(r->table_class, CP_SLICE("STANDARD")) &&
         !cp_slice_eq(r->table_class, CP_SLICE("STANDARD_INFREQUENT_ACCESS"))) {
@@ -482,56 +483,56 @@ static void random_uuid(char out[37])
 /* ------------------------------------------------------------------------------------------ */
 /* CreateTable                                                                                 */
 
-static int create_validate(cp__dyn_call *c, table_req *r)
+static int create_validate(cp__dynamo_call *c, table_req *r)
 {
-    cp__dyn_verr v = {0};
+    cp__dynamo_verr v = {0};
     if (!r->has_defs) {
-        cp__dyn_verr_add(&v, NULL, "attributeDefinitions", "Member must not be null");
+        cp__dynamo_verr_add(&v, NULL, "attributeDefinitions", "Member must not be null");
     }
     const pair *defs = r->defs.p, *keys = r->keys.p;
     for (size_t i = 0; i < r->defs.n; i++) {
         char path[96];
         snprintf(path, sizeof(path), "attributeDefinitions.%zu.member.attributeName", i + 1);
         if (!defs[i].has_a) {
-            cp__dyn_verr_add(&v, NULL, path, "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, path, "Member must not be null");
         }
         snprintf(path, sizeof(path), "attributeDefinitions.%zu.member.attributeType", i + 1);
         if (!defs[i].has_b) {
-            cp__dyn_verr_add(&v, NULL, path, "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, path, "Member must not be null");
         } else {
             static const char *const types[] = {"B", "N", "S", NULL};
-            cp__dyn_check_enum(&v, defs[i].b, path, types, "B, N, S");
+            cp__dynamo_check_enum(&v, defs[i].b, path, types, "B, N, S");
         }
     }
-    cp__dyn_check_table_name(&v, r->table, r->has_table, "tableName");
+    cp__dynamo_check_table_name(&v, r->table, r->has_table, "tableName");
     check_common(&v, r);
     if (!r->has_keys) {
-        cp__dyn_verr_add(&v, NULL, "keySchema", "Member must not be null");
+        cp__dynamo_verr_add(&v, NULL, "keySchema", "Member must not be null");
     } else if (r->keys.n < 1 || r->keys.n > 2) {
-        cp__dyn_verr_add(&v, r->keys.n ? "[...]" : "[]", "keySchema",
-                         r->keys.n < 1 ? "Member must have length greater than or equal to 1"
-                                       : "Member must have length less than or equal to 2");
+        cp__dynamo_verr_add(&v, r->keys.n ? "[...]" : "[]", "keySchema",
+                            r->keys.n < 1 ? "Member must have length greater than or equal to 1"
+                                          : "Member must have length less than or equal to 2");
     }
     for (size_t i = 0; i < r->keys.n; i++) {
         char path[96];
         snprintf(path, sizeof(path), "keySchema.%zu.member.attributeName", i + 1);
         if (!keys[i].has_a) {
-            cp__dyn_verr_add(&v, NULL, path, "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, path, "Member must not be null");
         } else if (keys[i].a.len < 1 || keys[i].a.len > 255) {
-            cp__dyn_verr_add_s(&v, keys[i].a, path,
-                               keys[i].a.len < 1
-                                   ? "Member must have length greater than or equal to 1"
-                                   : "Member must have length less than or equal to 255");
+            cp__dynamo_verr_add_s(&v, keys[i].a, path,
+                                  keys[i].a.len < 1
+                                      ? "Member must have length greater than or equal to 1"
+                                      : "Member must have length less than or equal to 255");
         }
         snprintf(path, sizeof(path), "keySchema.%zu.member.keyType", i + 1);
         if (!keys[i].has_b) {
-            cp__dyn_verr_add(&v, NULL, path, "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, path, "Member must not be null");
         } else {
             static const char *const types[] = {"HASH", "RANGE", NULL};
-            cp__dyn_check_enum(&v, keys[i].b, path, types, "HASH, RANGE");
+            cp__dynamo_check_enum(&v, keys[i].b, path, types, "HASH, RANGE");
         }
     }
-    int rc = cp__dyn_verr_done(&v, c);
+    int rc = cp__dynamo_verr_done(&v, c);
     if (rc < 0) {
         return rc;
     }
@@ -584,7 +585,7 @@ static int create_validate(cp__dyn_call *c, table_req *r)
                 cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) defs[k].a.len, defs[k].a.p);
             }
             cp_buf_putc(&m, ']');
-            cp__dyn_set_err(c, CP_EINVAL, "%s", m.p);
+            cp__dynamo_set_err(c, CP_EINVAL, "%s", m.p);
             cp_buf_free(&m);
             return CP_EINVAL;
         }
@@ -617,7 +618,7 @@ static int create_validate(cp__dyn_call *c, table_req *r)
             cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) keys[k].a.len, keys[k].a.p);
         }
         cp_buf_putc(&m, ']');
-        cp__dyn_set_err(c, CP_EINVAL, "%s", m.p);
+        cp__dynamo_set_err(c, CP_EINVAL, "%s", m.p);
         cp_buf_free(&m);
         return CP_EINVAL;
     }
@@ -680,17 +681,17 @@ static cJSON *str_item(cp_slice s)
     return j;
 }
 
-int cp__dyn_create_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_create_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     table_req r = {0};
     cp_err deferred;
-    int rc = cp__dyn_read_request(&c, table_member, &r, &deferred);
+    int rc = cp__dynamo_read_request(&c, table_member, &r, &deferred);
     if (rc >= 0) {
         rc = create_validate(&c, &r);
     }
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     const pair *keys = r.keys.p, *defs = r.defs.p, *tags = r.tags.p;
     cp_table_info t = {0};
@@ -735,7 +736,7 @@ int cp__dyn_create_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     if (r.has_class) {
         cJSON_AddItemToObject(d, "TableClass", str_item(r.table_class));
     }
-    cp__dyn_desc_store(d, &t);
+    cp__dynamo_desc_store(d, &t);
     cJSON_Delete(d);
     rc = cp_db_create_table(c.api->db, &t, &c.err);
     if (rc == CP_OK) {
@@ -744,7 +745,7 @@ int cp__dyn_create_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         put_description(&c, &t, "ACTIVE", 0, &resp->body);
         cp_buf_putc(&resp->body, '}');
     } else {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
     }
     cp_table_info_clear(&t);
     return rc;
@@ -755,29 +756,29 @@ int cp__dyn_create_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 
 /* Read a request whose only required member is TableName and look the table up (the control
  * plane names the table in ResourceNotFoundException). */
-static int named_table(cp__dyn_call *c, table_req *r, cp_table_info *t)
+static int named_table(cp__dynamo_call *c, table_req *r, cp_table_info *t)
 {
     cp_err deferred;
-    int rc = cp__dyn_read_request(c, table_member, r, &deferred);
+    int rc = cp__dynamo_read_request(c, table_member, r, &deferred);
     if (rc < 0) {
         return rc;
     }
-    cp__dyn_verr v = {0};
-    cp__dyn_check_table_name(&v, r->table, r->has_table, "tableName");
-    if ((rc = cp__dyn_verr_done(&v, c)) < 0) {
+    cp__dynamo_verr v = {0};
+    cp__dynamo_check_table_name(&v, r->table, r->has_table, "tableName");
+    if ((rc = cp__dynamo_verr_done(&v, c)) < 0) {
         return rc;
     }
-    return cp_db_get_table(c->api->db, cp__dyn_table_name(c, r->table), t, &c->err);
+    return cp_db_get_table(c->api->db, cp__dynamo_table_name(c, r->table), t, &c->err);
 }
 
-int cp__dyn_describe_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_describe_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     table_req r = {0};
     cp_table_info t = {0};
     int rc = named_table(&c, &r, &t);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     cp_buf_puts(&resp->body, "{\"Table\":");
     put_description(&c, &t, "ACTIVE", 1, &resp->body);
@@ -786,28 +787,28 @@ int cp__dyn_describe_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
-int cp__dyn_list_tables(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_list_tables(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     table_req r = {0};
     cp_err deferred;
-    int rc = cp__dyn_read_request(&c, table_member, &r, &deferred);
+    int rc = cp__dynamo_read_request(&c, table_member, &r, &deferred);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    cp__dyn_verr v = {0};
+    cp__dynamo_verr v = {0};
     if (r.has_start) {
-        cp__dyn_check_table_name(&v, r.start, 1, "exclusiveStartTableName");
+        cp__dynamo_check_table_name(&v, r.start, 1, "exclusiveStartTableName");
     }
     if (r.has_limit && (r.limit < 1 || r.limit > 100)) {
         char val[32];
         snprintf(val, sizeof(val), "%lld", (long long) r.limit);
-        cp__dyn_verr_add(&v, val, "limit",
-                         r.limit < 1 ? "Member must have value greater than or equal to 1"
-                                     : "Member must have value less than or equal to 100");
+        cp__dynamo_verr_add(&v, val, "limit",
+                            r.limit < 1 ? "Member must have value greater than or equal to 1"
+                                        : "Member must have value less than or equal to 100");
     }
-    if ((rc = cp__dyn_verr_done(&v, &c)) < 0) {
-        return cp__dyn_fail(&c, rc);
+    if ((rc = cp__dynamo_verr_done(&v, &c)) < 0) {
+        return cp__dynamo_fail(&c, rc);
     }
     size_t limit = r.has_limit ? (size_t) r.limit : 100;
     cp_buf names = CP_BUF_INIT;
@@ -834,30 +835,31 @@ int cp__dyn_list_tables(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
-int cp__dyn_delete_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_delete_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     table_req r = {0};
     cp_table_info t = {0};
     int rc = named_table(&c, &r, &t);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    cJSON *d = cp__dyn_desc_parse(&t);
+    cJSON *d = cp__dynamo_desc_parse(&t);
     int protected = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "DeletionProtection"));
     cJSON_Delete(d);
     cp_table_info_clear(&t);
     if (protected) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "Resource cannot be deleted as it is currently protected against "
-                                 "deletion. Disable deletion protection first.");
+        return cp__dynamo_fail_code(
+            &c, "ValidationException",
+            "Resource cannot be deleted as it is currently protected against "
+            "deletion. Disable deletion protection first.");
     }
     memset(&t, 0, sizeof(t));
-    rc = cp_db_delete_table(c.api->db, cp__dyn_table_name(&c, r.table), &t, &c.err);
+    rc = cp_db_delete_table(c.api->db, cp__dynamo_table_name(&c, r.table), &t, &c.err);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    cp__dyn_stream_table_deleted(c.api, &t);
+    cp__dynamo_stream_table_deleted(c.api, &t);
     cp_buf_puts(&resp->body, "{\"TableDescription\":");
     put_description(&c, &t, "DELETING", 0, &resp->body);
     cp_buf_putc(&resp->body, '}');
@@ -880,7 +882,7 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
 {
     update_ctx *u = arg;
     table_req *r = u->r;
-    cJSON *d = cp__dyn_desc_parse(t);
+    cJSON *d = cp__dynamo_desc_parse(t);
     int rc = CP_OK;
     const char *mode = str_member(d, "BillingMode");
     int was_ppr = !mode || strcmp(mode, "PAY_PER_REQUEST") == 0;
@@ -940,7 +942,7 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
             /* The store starts the new stream at the next log position. */
             snprintf(t->stream_view, sizeof(t->stream_view), "%.*s", (int) r->view.len, r->view.p);
         } else {
-            cp__dyn_stream_retire(u->api, t, d);
+            cp__dynamo_stream_retire(u->api, t, d);
             t->stream_view[0] = 0;
         }
     }
@@ -953,66 +955,66 @@ static int update_edit(void *arg, cp_table_info *t, cp_err *err)
         cJSON_AddItemToObject(d, "TableClass", str_item(r->table_class));
     }
     if (rc == CP_OK) {
-        cp__dyn_desc_store(d, t);
+        cp__dynamo_desc_store(d, t);
     }
     cJSON_Delete(d);
     return rc;
 }
 
-int cp__dyn_update_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_update_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     table_req r = {0};
     cp_err deferred;
-    int rc = cp__dyn_read_request(&c, table_member, &r, &deferred);
+    int rc = cp__dynamo_read_request(&c, table_member, &r, &deferred);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    cp__dyn_verr v = {0};
-    cp__dyn_check_table_name(&v, r.table, r.has_table, "tableName");
+    cp__dynamo_verr v = {0};
+    cp__dynamo_check_table_name(&v, r.table, r.has_table, "tableName");
     check_common(&v, &r);
-    if ((rc = cp__dyn_verr_done(&v, &c)) < 0) {
-        return cp__dyn_fail(&c, rc);
+    if ((rc = cp__dynamo_verr_done(&v, &c)) < 0) {
+        return cp__dynamo_fail(&c, rc);
     }
     if (!r.has_billing && !r.has_pt && !r.has_ss && !r.has_gsi_updates && !r.has_sse &&
         !r.has_replicas && !r.has_dp && !r.has_class) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "At least one of ProvisionedThroughput, BillingMode, "
-                                 "UpdateStreamEnabled, GlobalSecondaryIndexUpdates, "
-                                 "SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, "
-                                 "ReplicaTransitRoleArn, MultiRegionConsistency, "
-                                 "DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput "
-                                 "or TableClass is required");
+        return cp__dynamo_fail_code(&c, "ValidationException",
+                                    "At least one of ProvisionedThroughput, BillingMode, "
+                                    "UpdateStreamEnabled, GlobalSecondaryIndexUpdates, "
+                                    "SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, "
+                                    "ReplicaTransitRoleArn, MultiRegionConsistency, "
+                                    "DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput "
+                                    "or TableClass is required");
     }
     int others = r.has_billing || r.has_pt || r.has_ss || r.has_gsi_updates;
     if (r.has_dp && (others || r.has_class)) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "One or more parameter values were invalid: DeletionProtection "
-                                 "modification must be the only operation in the request");
+        return cp__dynamo_fail_code(&c, "ValidationException",
+                                    "One or more parameter values were invalid: DeletionProtection "
+                                    "modification must be the only operation in the request");
     }
     if (r.has_class && others) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "One or more parameter values were invalid: TableClass "
-                                 "modification must be the only operation in the request");
+        return cp__dynamo_fail_code(&c, "ValidationException",
+                                    "One or more parameter values were invalid: TableClass "
+                                    "modification must be the only operation in the request");
     }
     if (r.has_gsi_updates) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "changepipe does not support secondary indexes yet");
+        return cp__dynamo_fail_code(&c, "ValidationException",
+                                    "changepipe does not support secondary indexes yet");
     }
     if (r.has_ss && r.enabled && !r.has_view) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "One or more parameter values were invalid: If stream is being "
-                                 "enabled then UpdateViewType is required");
+        return cp__dynamo_fail_code(&c, "ValidationException",
+                                    "One or more parameter values were invalid: If stream is being "
+                                    "enabled then UpdateViewType is required");
     }
     if (r.has_ss && !r.enabled && r.has_view) {
-        return cp__dyn_fail_code(&c, "ValidationException",
-                                 "One or more parameter values were invalid: If stream is being "
-                                 "disabled, then UpdateViewType must not be specified");
+        return cp__dynamo_fail_code(&c, "ValidationException",
+                                    "One or more parameter values were invalid: If stream is being "
+                                    "disabled, then UpdateViewType must not be specified");
     }
     if ((rc = check_table_class(&c, &r)) < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    const char *name = cp__dyn_table_name(&c, r.table);
+    const char *name = cp__dynamo_table_name(&c, r.table);
     update_ctx u = {c.api, &r, 0, 0, 0};
     rc = cp_db_update_table(c.api->db, name, update_edit, &u, &c.err);
     if (rc < 0 && u.same_throughput) {
@@ -1026,11 +1028,11 @@ int cp__dyn_update_table(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             (long long) u.cur_rcu, (long long) r.rcu, (long long) u.cur_wcu, (long long) r.wcu);
     }
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     cp_table_info t = {0};
     if ((rc = cp_db_get_table(c.api->db, name, &t, &c.err)) < 0) {
-        return cp__dyn_fail(&c, rc); /* deleted meanwhile */
+        return cp__dynamo_fail(&c, rc); /* deleted meanwhile */
     }
     cp_buf_puts(&resp->body, "{\"TableDescription\":");
     put_description(&c, &t, "ACTIVE", 1, &resp->body);

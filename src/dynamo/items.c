@@ -13,15 +13,15 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Shared by the write paths (also batch.c)                                                    */
 
-int cp__dyn_cond_cb(void *ctx, cp_slice cur, cp_err *err)
+int cp__dynamo_cond_cb(void *ctx, cp_slice cur, cp_err *err)
 {
     (void) err;
     return cp_expr_eval_condition(ctx, cur) ? CP_OK : CP_ECONDITION;
 }
 
-int cp__dyn_update_cb(void *ctx, cp_slice cur, cp_buf *out, cp_err *err)
+int cp__dynamo_update_cb(void *ctx, cp_slice cur, cp_buf *out, cp_err *err)
 {
-    const cp__dyn_upd *u = ctx;
+    const cp__dynamo_upd *u = ctx;
     return cp_expr_apply_update(u->expr, cur, u->key, out, err);
 }
 
@@ -29,15 +29,16 @@ int cp__dyn_update_cb(void *ctx, cp_slice cur, cp_buf *out, cp_err *err)
 static int upd_cond_cb(void *ctx, cp_slice cur, cp_err *err)
 {
     (void) err;
-    return cp_expr_eval_condition(((const cp__dyn_upd *) ctx)->expr, cur) ? CP_OK : CP_ECONDITION;
+    return cp_expr_eval_condition(((const cp__dynamo_upd *) ctx)->expr, cur) ? CP_OK
+                                                                             : CP_ECONDITION;
 }
 
-int cp__dyn_check_key(cp__dyn_call *c, const cp_table_info *t, cp_slice item, int whole_item)
+int cp__dynamo_check_key(cp__dynamo_call *c, const cp_table_info *t, cp_slice item, int whole_item)
 {
     return cp_db_check_key(&t->key, item, whole_item, &c->err);
 }
 
-void cp__dyn_key_id(const cp_table_info *t, cp_slice item, cp_buf *out)
+void cp__dynamo_key_id(const cp_table_info *t, cp_slice item, cp_buf *out)
 {
     cp_buf_put_u32le(out, t->id);
     cp_buf kb = CP_BUF_INIT;
@@ -65,59 +66,59 @@ typedef struct item_req {
     int has_table;
     cp_buf item;
     int has_item;
-    cp__dyn_exprs x;
-    cp__dyn_verr verr;
+    cp__dynamo_exprs x;
+    cp__dynamo_verr verr;
     cp_slice rv, rvf, rcc, ricm;
     int has_rv, has_rvf, has_rcc, has_ricm;
     int consistent;
     /* resolved */
     rv_kind return_values;
     int old_on_fail;
-    cp__dyn_rcc mode;
+    cp__dynamo_rcc mode;
     cp_expr *expr;
     cp_table_info t;
     int have_t;
 } item_req;
 
-static int item_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int item_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     item_req *r = ctx;
     int have;
-    if (cp__dyn_is(name, "TableName")) {
-        return cp__dyn_str(c, &r->table, &r->has_table);
+    if (cp__dynamo_is(name, "TableName")) {
+        return cp__dynamo_str(c, &r->table, &r->has_table);
     }
-    if (cp__dyn_is(name, r->item_member)) {
+    if (cp__dynamo_is(name, r->item_member)) {
         cp_buf_reset(&r->item);
-        int rc = cp__dyn_item(c, &r->item);
+        int rc = cp__dynamo_item(c, &r->item);
         r->has_item = rc != 0; /* present even when its value failed (reported later) */
         return rc < 0 ? rc : 1;
     }
-    if (cp__dyn_is(name, "ReturnValues")) {
-        return cp__dyn_str(c, &r->rv, &r->has_rv);
+    if (cp__dynamo_is(name, "ReturnValues")) {
+        return cp__dynamo_str(c, &r->rv, &r->has_rv);
     }
-    if (cp__dyn_is(name, "ReturnValuesOnConditionCheckFailure")) {
-        return cp__dyn_str(c, &r->rvf, &r->has_rvf);
+    if (cp__dynamo_is(name, "ReturnValuesOnConditionCheckFailure")) {
+        return cp__dynamo_str(c, &r->rvf, &r->has_rvf);
     }
-    if (cp__dyn_is(name, "ReturnConsumedCapacity")) {
-        return cp__dyn_str(c, &r->rcc, &r->has_rcc);
+    if (cp__dynamo_is(name, "ReturnConsumedCapacity")) {
+        return cp__dynamo_str(c, &r->rcc, &r->has_rcc);
     }
-    if (cp__dyn_is(name, "ReturnItemCollectionMetrics")) {
-        return cp__dyn_str(c, &r->ricm, &r->has_ricm);
+    if (cp__dynamo_is(name, "ReturnItemCollectionMetrics")) {
+        return cp__dynamo_str(c, &r->ricm, &r->has_ricm);
     }
-    if (cp__dyn_is(name, "ConsistentRead")) {
-        int rc = cp__dyn_bool(c, &r->consistent, &have);
+    if (cp__dynamo_is(name, "ConsistentRead")) {
+        int rc = cp__dynamo_bool(c, &r->consistent, &have);
         if (rc == CP_OK && !have) {
             r->consistent = 0;
         }
         return rc;
     }
-    return cp__dyn_exprs_member(c, name, &r->x, &r->verr);
+    return cp__dynamo_exprs_member(c, name, &r->x, &r->verr);
 }
 
 static void item_req_free(item_req *r)
 {
     cp_buf_free(&r->item);
-    cp__dyn_exprs_free(&r->x);
+    cp__dynamo_exprs_free(&r->x);
     cp_buf_free(&r->verr.msg);
     cp_expr_free(r->expr);
     if (r->have_t) {
@@ -129,66 +130,68 @@ static void item_req_free(item_req *r)
  * Read and validate everything up to the table lookup. `op` decides the allowed ReturnValues.
  * On failure the error is replied and < 0 returned.
  */
-static int item_prepare(cp__dyn_call *c, item_req *r, cp_expr_op op)
+static int item_prepare(cp__dynamo_call *c, item_req *r, cp_expr_op op)
 {
     cp_err deferred;
-    int rc = cp__dyn_read_request(c, item_member, r, &deferred);
+    int rc = cp__dynamo_read_request(c, item_member, r, &deferred);
     if (rc < 0) {
-        return cp__dyn_fail(c, rc);
+        return cp__dynamo_fail(c, rc);
     }
-    cp__dyn_check_table_name(&r->verr, r->table, r->has_table, "tableName");
+    cp__dynamo_check_table_name(&r->verr, r->table, r->has_table, "tableName");
     if (!r->has_item) {
-        cp__dyn_verr_add(&r->verr, NULL, op == CP_EXPR_OP_PUT ? "item" : "key",
-                         "Member must not be null");
+        cp__dynamo_verr_add(&r->verr, NULL, op == CP_EXPR_OP_PUT ? "item" : "key",
+                            "Member must not be null");
     }
     if (r->has_rv) {
         static const char *const names[] = {"NONE",    "ALL_OLD",     "UPDATED_OLD",
                                             "ALL_NEW", "UPDATED_NEW", NULL};
-        int i = cp__dyn_check_enum(&r->verr, r->rv, "returnValues", names,
-                                   "NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW");
+        int i = cp__dynamo_check_enum(&r->verr, r->rv, "returnValues", names,
+                                      "NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW");
         r->return_values = i < 0 ? RV_NONE : (rv_kind) i;
     }
     if (r->has_rvf) {
         static const char *const names[] = {"ALL_OLD", "NONE", NULL};
-        r->old_on_fail = cp__dyn_check_enum(&r->verr, r->rvf, "returnValuesOnConditionCheckFailure",
-                                            names, "ALL_OLD, NONE") == 0;
+        r->old_on_fail =
+            cp__dynamo_check_enum(&r->verr, r->rvf, "returnValuesOnConditionCheckFailure", names,
+                                  "ALL_OLD, NONE") == 0;
     }
-    r->mode = cp__dyn_rcc_parse(&r->verr, r->rcc, r->has_rcc);
+    r->mode = cp__dynamo_rcc_parse(&r->verr, r->rcc, r->has_rcc);
     if (r->has_ricm) {
         static const char *const names[] = {"SIZE", "NONE", NULL};
-        cp__dyn_check_enum(&r->verr, r->ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
+        cp__dynamo_check_enum(&r->verr, r->ricm, "returnItemCollectionMetrics", names,
+                              "SIZE, NONE");
     }
-    if ((rc = cp__dyn_verr_done(&r->verr, c)) < 0) {
-        return cp__dyn_fail(c, rc);
+    if ((rc = cp__dynamo_verr_done(&r->verr, c)) < 0) {
+        return cp__dynamo_fail(c, rc);
     }
     if (deferred.code != CP_OK) {
         c->err = deferred;
-        return cp__dyn_fail(c, deferred.code);
+        return cp__dynamo_fail(c, deferred.code);
     }
     if (op == CP_EXPR_OP_PUT && cp_item_size(cp_buf_slice(&r->item)) > CP_ITEM_MAX_SIZE) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Item size has exceeded the maximum allowed size");
+        return cp__dynamo_fail_code(c, "ValidationException",
+                                    "Item size has exceeded the maximum allowed size");
     }
     if ((op == CP_EXPR_OP_PUT || op == CP_EXPR_OP_DELETE) && r->return_values != RV_NONE &&
         r->return_values != RV_ALL_OLD) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "ReturnValues can only be ALL_OLD or NONE");
+        return cp__dynamo_fail_code(c, "ValidationException",
+                                    "ReturnValues can only be ALL_OLD or NONE");
     }
-    if ((rc = cp__dyn_exprs_compile(c, &r->x, op, &r->expr)) < 0) {
-        return cp__dyn_fail(c, rc);
+    if ((rc = cp__dynamo_exprs_compile(c, &r->x, op, &r->expr)) < 0) {
+        return cp__dynamo_fail(c, rc);
     }
-    const char *tname = cp__dyn_table_name(c, r->table);
-    if ((rc = cp__dyn_table(c, tname, &r->t)) < 0) {
-        return cp__dyn_fail(c, rc);
+    const char *tname = cp__dynamo_table_name(c, r->table);
+    if ((rc = cp__dynamo_table(c, tname, &r->t)) < 0) {
+        return cp__dynamo_fail(c, rc);
     }
     r->have_t = 1;
     cp_slice item = cp_buf_slice(&r->item);
-    if ((rc = cp__dyn_check_key(c, &r->t, item, op == CP_EXPR_OP_PUT)) < 0) {
-        return cp__dyn_fail(c, rc);
+    if ((rc = cp__dynamo_check_key(c, &r->t, item, op == CP_EXPR_OP_PUT)) < 0) {
+        return cp__dynamo_fail(c, rc);
     }
-    cp_expr_keys keys = cp__dyn_expr_keys(&r->t);
+    cp_expr_keys keys = cp__dynamo_expr_keys(&r->t);
     if (op != CP_EXPR_OP_GET && (rc = cp_expr_check_keys(r->expr, &keys, &c->err)) < 0) {
-        return cp__dyn_fail(c, rc);
+        return cp__dynamo_fail(c, rc);
     }
     return CP_OK;
 }
@@ -208,7 +211,7 @@ static int put_attributes(cp_buf *out, cp_slice item, int comma)
 }
 
 /* The ConditionalCheckFailedException, with the current item when the request asked. */
-static int fail_condition(cp__dyn_call *c, const item_req *r, const cp_write_op *op)
+static int fail_condition(cp__dynamo_call *c, const item_req *r, const cp_write_op *op)
 {
     if (r->old_on_fail && op->old_item.len) {
         cp_buf extra = CP_BUF_INIT;
@@ -220,22 +223,22 @@ static int fail_condition(cp__dyn_call *c, const item_req *r, const cp_write_op 
         cp_buf_free(&extra);
         return rc;
     }
-    return cp__dyn_fail(c, CP_ECONDITION);
+    return cp__dynamo_fail(c, CP_ECONDITION);
 }
 
 /* Run one write and reply its errors; CP_OK when the write went through. */
-static int write_one(cp__dyn_call *c, const item_req *r, cp_write_op *op)
+static int write_one(cp__dynamo_call *c, const item_req *r, cp_write_op *op)
 {
     int rc = cp_db_write(c->api->db, op, 1, 0, &c->err);
     if (rc < 0) {
-        return cp__dyn_fail(c, rc);
+        return cp__dynamo_fail(c, rc);
     }
     if (op->rc == CP_ECONDITION) {
         return fail_condition(c, r, op);
     }
     if (op->rc < 0) {
         c->err = op->err;
-        return cp__dyn_fail(c, op->rc);
+        return cp__dynamo_fail(c, op->rc);
     }
     return CP_OK;
 }
@@ -250,20 +253,21 @@ static size_t max_size(const cp_write_op *op)
 /* ------------------------------------------------------------------------------------------ */
 /* Operations                                                                                  */
 
-int cp__dyn_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     item_req r = {.item_member = "Item"};
     int rc = item_prepare(&c, &r, CP_EXPR_OP_PUT);
-    if (rc == CP_OK && cp__dyn_admit(&c, &r.t, cp_buf_slice(&r.item), 0,
-                                     cp__dyn_write_units(cp_item_size(cp_buf_slice(&r.item))))) {
-        rc = cp__dyn_fail_throttled(&c, &r.t);
+    if (rc == CP_OK &&
+        cp__dynamo_admit(&c, &r.t, cp_buf_slice(&r.item), 0,
+                         cp__dynamo_write_units(cp_item_size(cp_buf_slice(&r.item))))) {
+        rc = cp__dynamo_fail_throttled(&c, &r.t);
     }
     if (rc == CP_OK) {
         cp_write_op op = {.kind = CP_WRITE_PUT,
                           .table = r.t.name,
                           .item = cp_buf_slice(&r.item),
-                          .condition = cp_expr_has_condition(r.expr) ? cp__dyn_cond_cb : NULL,
+                          .condition = cp_expr_has_condition(r.expr) ? cp__dynamo_cond_cb : NULL,
                           .ctx = r.expr,
                           .want_images = r.return_values != RV_NONE || r.mode != CP__RCC_NONE};
         rc = write_one(&c, &r, &op);
@@ -274,7 +278,8 @@ int cp__dyn_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             if (r.return_values == RV_ALL_OLD) {
                 comma = put_attributes(out, cp_buf_slice(&op.old_item), 0);
             }
-            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)), comma);
+            cp__dynamo_put_capacity(out, r.mode, r.t.name, cp__dynamo_write_units(max_size(&op)),
+                                    comma);
             cp_buf_putc(out, '}');
         }
         cp_write_op_clear(&op);
@@ -283,19 +288,19 @@ int cp__dyn_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return rc;
 }
 
-int cp__dyn_delete_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_delete_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     item_req r = {.item_member = "Key"};
     int rc = item_prepare(&c, &r, CP_EXPR_OP_DELETE);
-    if (rc == CP_OK && cp__dyn_admit(&c, &r.t, cp_buf_slice(&r.item), 0, 1)) {
-        rc = cp__dyn_fail_throttled(&c, &r.t);
+    if (rc == CP_OK && cp__dynamo_admit(&c, &r.t, cp_buf_slice(&r.item), 0, 1)) {
+        rc = cp__dynamo_fail_throttled(&c, &r.t);
     }
     if (rc == CP_OK) {
         cp_write_op op = {.kind = CP_WRITE_DELETE,
                           .table = r.t.name,
                           .item = cp_buf_slice(&r.item),
-                          .condition = cp_expr_has_condition(r.expr) ? cp__dyn_cond_cb : NULL,
+                          .condition = cp_expr_has_condition(r.expr) ? cp__dynamo_cond_cb : NULL,
                           .ctx = r.expr,
                           .want_images = r.return_values != RV_NONE || r.mode != CP__RCC_NONE};
         rc = write_one(&c, &r, &op);
@@ -306,7 +311,8 @@ int cp__dyn_delete_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             if (r.return_values == RV_ALL_OLD) {
                 comma = put_attributes(out, cp_buf_slice(&op.old_item), 0);
             }
-            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)), comma);
+            cp__dynamo_put_capacity(out, r.mode, r.t.name, cp__dynamo_write_units(max_size(&op)),
+                                    comma);
             cp_buf_putc(out, '}');
         }
         cp_write_op_clear(&op);
@@ -315,22 +321,22 @@ int cp__dyn_delete_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return rc;
 }
 
-int cp__dyn_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     item_req r = {.item_member = "Key"};
     int rc = item_prepare(&c, &r, CP_EXPR_OP_UPDATE);
-    if (rc == CP_OK && cp__dyn_admit(&c, &r.t, cp_buf_slice(&r.item), 0, 1)) {
-        rc = cp__dyn_fail_throttled(&c, &r.t);
+    if (rc == CP_OK && cp__dynamo_admit(&c, &r.t, cp_buf_slice(&r.item), 0, 1)) {
+        rc = cp__dynamo_fail_throttled(&c, &r.t);
     }
     if (rc == CP_OK) {
-        cp__dyn_upd u = {r.expr, cp_buf_slice(&r.item)};
+        cp__dynamo_upd u = {r.expr, cp_buf_slice(&r.item)};
         /* The condition runs first, then the update, both against the current item. */
         cp_write_op op = {.kind = CP_WRITE_UPDATE,
                           .table = r.t.name,
                           .item = cp_buf_slice(&r.item),
                           .condition = cp_expr_has_condition(r.expr) ? upd_cond_cb : NULL,
-                          .update = cp__dyn_update_cb,
+                          .update = cp__dynamo_update_cb,
                           .ctx = &u,
                           .want_images = r.return_values != RV_NONE || r.mode != CP__RCC_NONE};
         rc = write_one(&c, &r, &op);
@@ -360,7 +366,8 @@ int cp__dyn_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                 break;
             }
             cp_buf_free(&proj);
-            cp__dyn_put_capacity(out, r.mode, r.t.name, cp__dyn_write_units(max_size(&op)), comma);
+            cp__dynamo_put_capacity(out, r.mode, r.t.name, cp__dynamo_write_units(max_size(&op)),
+                                    comma);
             cp_buf_putc(out, '}');
         }
         cp_write_op_clear(&op);
@@ -369,14 +376,14 @@ int cp__dyn_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return rc;
 }
 
-int cp__dyn_get_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_get_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     item_req r = {.item_member = "Key"};
     int rc = item_prepare(&c, &r, CP_EXPR_OP_GET);
-    if (rc == CP_OK &&
-        cp__dyn_admit(&c, &r.t, cp_buf_slice(&r.item), cp__dyn_read_units(0, r.consistent), 0)) {
-        rc = cp__dyn_fail_throttled(&c, &r.t);
+    if (rc == CP_OK && cp__dynamo_admit(&c, &r.t, cp_buf_slice(&r.item),
+                                        cp__dynamo_read_units(0, r.consistent), 0)) {
+        rc = cp__dynamo_fail_throttled(&c, &r.t);
     }
     if (rc == CP_OK) {
         cp_buf item = CP_BUF_INIT;
@@ -395,13 +402,13 @@ int cp__dyn_get_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                 cp_buf_free(&proj);
                 comma = 1;
             }
-            cp__dyn_put_capacity(
+            cp__dynamo_put_capacity(
                 out, r.mode, r.t.name,
-                cp__dyn_read_units(found ? cp_item_size(cp_buf_slice(&item)) : 0, r.consistent),
+                cp__dynamo_read_units(found ? cp_item_size(cp_buf_slice(&item)) : 0, r.consistent),
                 comma);
             cp_buf_putc(out, '}');
         } else {
-            rc = cp__dyn_fail(&c, rc);
+            rc = cp__dynamo_fail(&c, rc);
         }
         cp_buf_free(&item);
     }

@@ -16,28 +16,28 @@ typedef struct kin_req {
     int has_table, has_arn, has_config, has_precision;
 } kin_req;
 
-static int kin_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int kin_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     kin_req *r = ctx;
-    if (cp__dyn_is(name, "TableName")) {
-        return cp__dyn_str(c, &r->table, &r->has_table);
+    if (cp__dynamo_is(name, "TableName")) {
+        return cp__dynamo_str(c, &r->table, &r->has_table);
     }
-    if (cp__dyn_is(name, "StreamArn")) {
-        return cp__dyn_str(c, &r->arn, &r->has_arn);
+    if (cp__dynamo_is(name, "StreamArn")) {
+        return cp__dynamo_str(c, &r->arn, &r->has_arn);
     }
-    if (cp__dyn_is(name, "EnableKinesisStreamingConfiguration") ||
-        cp__dyn_is(name, "UpdateKinesisStreamingConfiguration")) {
-        int rc = cp__dyn_obj(c, "structure");
+    if (cp__dynamo_is(name, "EnableKinesisStreamingConfiguration") ||
+        cp__dynamo_is(name, "UpdateKinesisStreamingConfiguration")) {
+        int rc = cp__dynamo_obj(c, "structure");
         if (rc <= 0) {
             return rc;
         }
         r->has_config = 1;
         cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
-            if (cp__dyn_is(m, "ApproximateCreationDateTimePrecision")) {
-                rc = cp__dyn_str(c, &r->precision, &r->has_precision);
+        while ((rc = cp__dynamo_member(c, &m)) == 1) {
+            if (cp__dynamo_is(m, "ApproximateCreationDateTimePrecision")) {
+                rc = cp__dynamo_str(c, &r->precision, &r->has_precision);
             } else {
-                rc = cp__dyn_skip(c);
+                rc = cp__dynamo_skip(c);
             }
             if (rc < 0) {
                 return rc;
@@ -45,7 +45,7 @@ static int kin_member(cp__dyn_call *c, cp_slice name, void *ctx)
         }
         return rc;
     }
-    return CP__DYN_UNKNOWN;
+    return CP__DYNAMO_UNKNOWN;
 }
 
 /* The stream name of arn:aws:kinesis:<region>:<account>:stream/<name>, or an empty slice. */
@@ -142,7 +142,7 @@ static int kin_edit(void *arg, cp_table_info *t, cp_err *err)
                               t->name, k->arn);
         }
         if (t->dest[i].micro_precision == k->micro) {
-            cJSON *d = cp__dyn_desc_parse(t);
+            cJSON *d = cp__dynamo_desc_parse(t);
             const cJSON *idv = cJSON_GetObjectItemCaseSensitive(d, "TableId");
             const char *id = cJSON_IsString(idv) ? idv->valuestring : NULL;
             cp_err_set(err, CP_EINVAL,
@@ -158,71 +158,73 @@ static int kin_edit(void *arg, cp_table_info *t, cp_err *err)
     return CP_EINVAL;
 }
 
-static int kinesis_op(cp__dyn_call *c, kin_action action)
+static int kinesis_op(cp__dynamo_call *c, kin_action action)
 {
     kin_req r = {0};
     cp_err deferred;
-    int rc = cp__dyn_read_request(c, kin_member, &r, &deferred);
+    int rc = cp__dynamo_read_request(c, kin_member, &r, &deferred);
     if (rc < 0) {
-        return cp__dyn_fail(c, rc);
+        return cp__dynamo_fail(c, rc);
     }
-    cp__dyn_verr v = {0};
-    cp__dyn_check_table_name(&v, r.table, r.has_table, "tableName");
+    cp__dynamo_verr v = {0};
+    cp__dynamo_check_table_name(&v, r.table, r.has_table, "tableName");
     if (!r.has_arn) {
-        cp__dyn_verr_add(&v, NULL, "streamArn", "Member must not be null");
+        cp__dynamo_verr_add(&v, NULL, "streamArn", "Member must not be null");
     } else if (r.arn.len < 37 || r.arn.len > 1024) {
-        cp__dyn_verr_add_s(&v, r.arn, "streamArn",
-                           r.arn.len < 37 ? "Member must have length greater than or equal to 37"
-                                          : "Member must have length less than or equal to 1024");
+        cp__dynamo_verr_add_s(&v, r.arn, "streamArn",
+                              r.arn.len < 37
+                                  ? "Member must have length greater than or equal to 37"
+                                  : "Member must have length less than or equal to 1024");
     }
     int micro = 0;
     if (r.has_precision) {
         static const char *const names[] = {"MILLISECOND", "MICROSECOND", NULL};
-        micro = cp__dyn_check_enum(&v, r.precision,
-                                   action == KIN_UPDATE ? "updateKinesisStreamingConfiguration."
-                                                          "approximateCreationDateTimePrecision"
-                                                        : "enableKinesisStreamingConfiguration."
-                                                          "approximateCreationDateTimePrecision",
-                                   names, "MILLISECOND, MICROSECOND") == 1;
+        micro = cp__dynamo_check_enum(&v, r.precision,
+                                      action == KIN_UPDATE ? "updateKinesisStreamingConfiguration."
+                                                             "approximateCreationDateTimePrecision"
+                                                           : "enableKinesisStreamingConfiguration."
+                                                             "approximateCreationDateTimePrecision",
+                                      names, "MILLISECOND, MICROSECOND") == 1;
     }
-    if ((rc = cp__dyn_verr_done(&v, c)) < 0) {
-        return cp__dyn_fail(c, rc);
+    if ((rc = cp__dynamo_verr_done(&v, c)) < 0) {
+        return cp__dynamo_fail(c, rc);
     }
     if (action == KIN_UPDATE && !r.has_precision) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Streaming destination cannot be updated with given parameters: "
-                                 "UpdateKinesisStreamingConfiguration cannot be null or contain "
-                                 "only null values");
+        return cp__dynamo_fail_code(
+            c, "ValidationException",
+            "Streaming destination cannot be updated with given parameters: "
+            "UpdateKinesisStreamingConfiguration cannot be null or contain "
+            "only null values");
     }
     if (action == KIN_DISABLE && r.has_config) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Stream cannot be disabled using "
-                                 "EnableKinesisStreamingConfiguration parameters");
+        return cp__dynamo_fail_code(c, "ValidationException",
+                                    "Stream cannot be disabled using "
+                                    "EnableKinesisStreamingConfiguration parameters");
     }
     cp_slice stream = kinesis_stream_name(r.arn);
     const char *arn = cp_http_scratch_strdup(c->scratch, r.arn);
     if (!stream.len) {
-        return cp__dyn_fail_code(c, "ValidationException",
-                                 "Invalid StreamArn: the Kinesis data stream ARN must look like "
-                                 "arn:aws:kinesis:<region>:<account>:stream/<name>");
+        return cp__dynamo_fail_code(c, "ValidationException",
+                                    "Invalid StreamArn: the Kinesis data stream ARN must look like "
+                                    "arn:aws:kinesis:<region>:<account>:stream/<name>");
     }
-    const char *table = cp__dyn_table_name(c, r.table);
+    const char *table = cp__dynamo_table_name(c, r.table);
     cp_table_info t = {0};
     if ((rc = cp_db_get_table(c->api->db, table, &t, &c->err)) < 0) {
-        return cp__dyn_fail(c, rc);
+        return cp__dynamo_fail(c, rc);
     }
     cp_table_info_clear(&t);
     if (action == KIN_ENABLE && c->api->streams) {
         cp_stream_desc *sd = NULL;
         cp_err serr = {0};
         if (cp_streams_describe(c->api->streams, stream, &sd, &serr) < 0) {
-            return cp__dyn_fail_code(c, "ResourceNotFoundException", serr.msg);
+            return cp__dynamo_fail_code(c, "ResourceNotFoundException", serr.msg);
         }
         cp_stream_desc_free(sd);
     }
     kin_ctx k = {action, stream, micro, r.has_precision, arn};
     if ((rc = cp_db_update_table(c->api->db, table, kin_edit, &k, &c->err)) < 0) {
-        return cp__dyn_fail(c, rc);
+        return cp__dynamo_fail(c, rc);
     }
     cp_buf *out = &c->resp->body;
     cp_buf_puts(out, "{\"TableName\":");
@@ -244,47 +246,47 @@ static int kinesis_op(cp__dyn_call *c, kin_action action)
     return CP_OK;
 }
 
-int cp__dyn_enable_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_enable_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     return kinesis_op(&c, KIN_ENABLE);
 }
 
-int cp__dyn_disable_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_disable_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     return kinesis_op(&c, KIN_DISABLE);
 }
 
-int cp__dyn_update_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_update_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     return kinesis_op(&c, KIN_UPDATE);
 }
 
-int cp__dyn_describe_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_describe_kinesis(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     kin_req r = {0};
     cp_err deferred;
-    int rc = cp__dyn_read_request(&c, kin_member, &r, &deferred);
-    cp__dyn_verr v = {0};
+    int rc = cp__dynamo_read_request(&c, kin_member, &r, &deferred);
+    cp__dynamo_verr v = {0};
     if (rc == CP_OK) {
-        cp__dyn_check_table_name(&v, r.table, r.has_table, "tableName");
-        rc = cp__dyn_verr_done(&v, &c);
+        cp__dynamo_check_table_name(&v, r.table, r.has_table, "tableName");
+        rc = cp__dynamo_verr_done(&v, &c);
     }
     cp_table_info t = {0};
     if (rc == CP_OK) {
-        rc = cp_db_get_table(c.api->db, cp__dyn_table_name(&c, r.table), &t, &c.err);
+        rc = cp_db_get_table(c.api->db, cp__dynamo_table_name(&c, r.table), &t, &c.err);
     }
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     cp_buf *out = &resp->body;
     cp_buf_puts(out, "{\"TableName\":");
     cp_json_put_str(out, cp_slice_str(t.name));
     cp_buf_puts(out, ",\"KinesisDataStreamDestinations\":[");
-    const char *region = cp__dyn_region(&c);
+    const char *region = cp__dynamo_region(&c);
     for (int i = 0; i < t.ndest; i++) {
         cp_buf arn = CP_BUF_INIT;
         cp_buf_printf(&arn, "arn:aws:kinesis:%s:%s:stream/%s", region, c.api->account,

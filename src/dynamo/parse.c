@@ -18,22 +18,22 @@
 /* Lexer helpers                                                                               */
 
 /* Malformed JSON: AWS answers SerializationException without a message. */
-static int malformed(cp__dyn_call *c)
+static int malformed(cp__dynamo_call *c)
 {
     return cp_err_set(&c->err, CP_EINVAL, "SerializationException");
 }
 
-static int shape(cp__dyn_call *c, const char *msg)
+static int shape(cp__dynamo_call *c, const char *msg)
 {
     return cp_err_set(&c->err, CP_EINVAL, "SerializationException: %s", msg);
 }
 
-static int next(cp__dyn_call *c, cp_json_tok *t)
+static int next(cp__dynamo_call *c, cp_json_tok *t)
 {
     return cp_json_next(&c->lx, t) < 0 ? malformed(c) : CP_OK;
 }
 
-static int peek(cp__dyn_call *c, cp_json_tok *t)
+static int peek(cp__dynamo_call *c, cp_json_tok *t)
 {
     cp_json_lexer save = c->lx;
     int rc = next(c, t);
@@ -61,7 +61,7 @@ static const char *number_class(cp_slice s)
 
 /* The SerializationException for a value of the wrong JSON type. `want`: "String", "Boolean",
  * "Integer", "Long" (scalars), or "map", "list", "structure". */
-static int wrong_type(cp__dyn_call *c, const cp_json_tok *t, const char *want)
+static int wrong_type(cp__dynamo_call *c, const cp_json_tok *t, const char *want)
 {
     if (t->type == CP_JSON_OBJ_BEGIN) {
         return shape(c, "Start of structure or map found where not expected.");
@@ -90,7 +90,7 @@ static int wrong_type(cp__dyn_call *c, const cp_json_tok *t, const char *want)
     return shape(c, msg);
 }
 
-cp_slice cp__dyn_keep(cp__dyn_call *c, cp_slice s)
+cp_slice cp__dynamo_keep(cp__dynamo_call *c, cp_slice s)
 {
     char *p = cp_http_scratch_alloc(c->scratch, s.len + 1);
     if (s.len) {
@@ -101,7 +101,7 @@ cp_slice cp__dyn_keep(cp__dyn_call *c, cp_slice s)
 }
 
 /* A STRING/KEY token's text, decoded into the scratch when it has escapes. */
-static int tok_text(cp__dyn_call *c, const cp_json_tok *t, cp_slice *out)
+static int tok_text(cp__dynamo_call *c, const cp_json_tok *t, cp_slice *out)
 {
     if (!t->escaped) {
         *out = t->s;
@@ -112,12 +112,12 @@ static int tok_text(cp__dyn_call *c, const cp_json_tok *t, cp_slice *out)
         cp_buf_free(&tmp);
         return malformed(c);
     }
-    *out = cp__dyn_keep(c, cp_buf_slice(&tmp));
+    *out = cp__dynamo_keep(c, cp_buf_slice(&tmp));
     cp_buf_free(&tmp);
     return CP_OK;
 }
 
-int cp__dyn_open(cp__dyn_call *c)
+int cp__dynamo_open(cp__dynamo_call *c)
 {
     cp_json_lexer_init(&c->lx, c->req->body);
     cp_json_tok t;
@@ -130,7 +130,7 @@ int cp__dyn_open(cp__dyn_call *c)
     return CP_OK;
 }
 
-int cp__dyn_member(cp__dyn_call *c, cp_slice *name)
+int cp__dynamo_member(cp__dynamo_call *c, cp_slice *name)
 {
     cp_json_tok t;
     if (next(c, &t) < 0) {
@@ -151,7 +151,7 @@ int cp__dyn_member(cp__dyn_call *c, cp_slice *name)
     return tok_text(c, &t, name) < 0 ? CP_EINVAL : 1;
 }
 
-int cp__dyn_str(cp__dyn_call *c, cp_slice *out, int *present)
+int cp__dynamo_str(cp__dynamo_call *c, cp_slice *out, int *present)
 {
     cp_json_tok t;
     *present = 0;
@@ -174,7 +174,7 @@ int cp__dyn_str(cp__dyn_call *c, cp_slice *out, int *present)
     return CP_OK;
 }
 
-int cp__dyn_int(cp__dyn_call *c, const char *type, int64_t *out, int *present)
+int cp__dynamo_int(cp__dynamo_call *c, const char *type, int64_t *out, int *present)
 {
     cp_json_tok t;
     *present = 0;
@@ -201,7 +201,7 @@ int cp__dyn_int(cp__dyn_call *c, const char *type, int64_t *out, int *present)
     return CP_OK;
 }
 
-int cp__dyn_bool(cp__dyn_call *c, int *out, int *present)
+int cp__dynamo_bool(cp__dynamo_call *c, int *out, int *present)
 {
     cp_json_tok t;
     *present = 0;
@@ -245,7 +245,7 @@ int cp__dyn_bool(cp__dyn_call *c, int *out, int *present)
     return wrong_type(c, &t, "Boolean");
 }
 
-int cp__dyn_skip(cp__dyn_call *c)
+int cp__dynamo_skip(cp__dynamo_call *c)
 {
     cp_json_tok t;
     if (next(c, &t) < 0) {
@@ -254,21 +254,21 @@ int cp__dyn_skip(cp__dyn_call *c)
     return cp_json_skip(&c->lx, &t) < 0 ? malformed(c) : CP_OK;
 }
 
-int cp__dyn_raw(cp__dyn_call *c, cp_slice *out)
+int cp__dynamo_raw(cp__dynamo_call *c, cp_slice *out)
 {
     const char *start = c->lx.p;
     while (start < c->lx.end &&
            (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n' || *start == ':')) {
         start++;
     }
-    if (cp__dyn_skip(c) < 0) {
+    if (cp__dynamo_skip(c) < 0) {
         return CP_EINVAL;
     }
     *out = cp_slice_of(start, (size_t) (c->lx.p - start));
     return CP_OK;
 }
 
-int cp__dyn_obj(cp__dyn_call *c, const char *what)
+int cp__dynamo_obj(cp__dynamo_call *c, const char *what)
 {
     cp_json_tok t;
     if (next(c, &t) < 0) {
@@ -283,7 +283,7 @@ int cp__dyn_obj(cp__dyn_call *c, const char *what)
     return 1;
 }
 
-int cp__dyn_arr(cp__dyn_call *c)
+int cp__dynamo_arr(cp__dynamo_call *c)
 {
     cp_json_tok t;
     if (next(c, &t) < 0) {
@@ -298,7 +298,7 @@ int cp__dyn_arr(cp__dyn_call *c)
     return 1;
 }
 
-int cp__dyn_arr_more(cp__dyn_call *c)
+int cp__dynamo_arr_more(cp__dynamo_call *c)
 {
     cp_json_tok t;
     if (peek(c, &t) < 0) {
@@ -311,7 +311,7 @@ int cp__dyn_arr_more(cp__dyn_call *c)
     return 1;
 }
 
-int cp__dyn_item(cp__dyn_call *c, cp_buf *out)
+int cp__dynamo_item(cp__dynamo_call *c, cp_buf *out)
 {
     size_t mark = out->len;
     cp_item_builder b;
@@ -350,7 +350,7 @@ int cp__dyn_item(cp__dyn_call *c, cp_buf *out)
 
 #define VERR_MAX 10 /* AWS stops listing after ten */
 
-void cp__dyn_verr_add(cp__dyn_verr *v, const char *value, const char *path, const char *rule)
+void cp__dynamo_verr_add(cp__dynamo_verr *v, const char *value, const char *path, const char *rule)
 {
     if (v->n >= VERR_MAX) {
         return;
@@ -366,36 +366,37 @@ void cp__dyn_verr_add(cp__dyn_verr *v, const char *value, const char *path, cons
     }
 }
 
-void cp__dyn_verr_add_s(cp__dyn_verr *v, cp_slice value, const char *path, const char *rule)
+void cp__dynamo_verr_add_s(cp__dynamo_verr *v, cp_slice value, const char *path, const char *rule)
 {
     char buf[300];
     snprintf(buf, sizeof(buf), "%.*s", (int) (value.len < 280 ? value.len : 280),
              value.p ? value.p : "");
-    cp__dyn_verr_add(v, buf, path, rule);
+    cp__dynamo_verr_add(v, buf, path, rule);
 }
 
-int cp__dyn_verr_done(cp__dyn_verr *v, cp__dyn_call *c)
+int cp__dynamo_verr_done(cp__dynamo_verr *v, cp__dynamo_call *c)
 {
     int rc = CP_OK;
     if (v->n) {
-        rc = cp__dyn_set_err(c, CP_EINVAL, "%d validation error%s detected: %s", v->n,
-                             v->n > 1 ? "s" : "", v->msg.p);
+        rc = cp__dynamo_set_err(c, CP_EINVAL, "%d validation error%s detected: %s", v->n,
+                                v->n > 1 ? "s" : "", v->msg.p);
     }
     cp_buf_free(&v->msg);
     v->n = 0;
     return rc;
 }
 
-void cp__dyn_check_table_name(cp__dyn_verr *v, cp_slice name, int present, const char *path)
+void cp__dynamo_check_table_name(cp__dynamo_verr *v, cp_slice name, int present, const char *path)
 {
     if (!present) {
-        cp__dyn_verr_add(v, NULL, path, "Member must not be null");
+        cp__dynamo_verr_add(v, NULL, path, "Member must not be null");
         return;
     }
     if (name.len > 4 && memcmp(name.p, "arn:", 4) == 0) {
         /* A table ARN stands for the name (checked once resolved). */
         if (name.len > 1024) {
-            cp__dyn_verr_add_s(v, name, path, "Member must have length less than or equal to 1024");
+            cp__dynamo_verr_add_s(v, name, path,
+                                  "Member must have length less than or equal to 1024");
         }
         return;
     }
@@ -408,19 +409,19 @@ void cp__dyn_check_table_name(cp__dyn_verr *v, cp_slice name, int present, const
         }
     }
     if (!ok || name.len == 0) {
-        cp__dyn_verr_add_s(v, name, path,
-                           "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
+        cp__dynamo_verr_add_s(v, name, path,
+                              "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
     }
     if (name.len < 3) {
-        cp__dyn_verr_add_s(v, name, path, "Member must have length greater than or equal to 3");
+        cp__dynamo_verr_add_s(v, name, path, "Member must have length greater than or equal to 3");
     }
     if (name.len > 255) {
-        cp__dyn_verr_add_s(v, name, path, "Member must have length less than or equal to 255");
+        cp__dynamo_verr_add_s(v, name, path, "Member must have length less than or equal to 255");
     }
 }
 
-int cp__dyn_check_enum(cp__dyn_verr *v, cp_slice s, const char *path, const char *const *list,
-                       const char *shown)
+int cp__dynamo_check_enum(cp__dynamo_verr *v, cp_slice s, const char *path, const char *const *list,
+                          const char *shown)
 {
     for (int i = 0; list[i]; i++) {
         if (cp_slice_eq(s, cp_slice_str(list[i]))) {
@@ -429,7 +430,7 @@ int cp__dyn_check_enum(cp__dyn_verr *v, cp_slice s, const char *path, const char
     }
     char rule[400];
     snprintf(rule, sizeof(rule), "Member must satisfy enum value set: [%s]", shown);
-    cp__dyn_verr_add_s(v, s, path, rule);
+    cp__dynamo_verr_add_s(v, s, path, rule);
     return -1;
 }
 
@@ -437,7 +438,7 @@ int cp__dyn_check_enum(cp__dyn_verr *v, cp_slice s, const char *path, const char
 /* Expression parameters                                                                       */
 
 /* One AttributeValue ({"S":"x"}) copied into the scratch as a standalone value. */
-static int read_av(cp__dyn_call *c, cp_av **out)
+static int read_av(cp__dynamo_call *c, cp_av **out)
 {
     cp_buf tmp = CP_BUF_INIT;
     cp_item_builder b;
@@ -447,7 +448,7 @@ static int read_av(cp__dyn_call *c, cp_av **out)
         cp_buf_free(&tmp);
         return rc;
     }
-    cp_slice kept = cp__dyn_keep(c, cp_buf_slice(&tmp));
+    cp_slice kept = cp__dynamo_keep(c, cp_buf_slice(&tmp));
     cp_buf_free(&tmp);
     cp_av *v = cp_http_scratch_alloc(c->scratch, sizeof(*v));
     v->type = (cp_av_type) (unsigned char) kept.p[0];
@@ -457,15 +458,15 @@ static int read_av(cp__dyn_call *c, cp_av **out)
 }
 
 /* AttributeValueList: an array of AttributeValues into a scratch array. */
-static int read_av_list(cp__dyn_call *c, const cp_av **out, size_t *n)
+static int read_av_list(cp__dynamo_call *c, const cp_av **out, size_t *n)
 {
-    int rc = cp__dyn_arr(c);
+    int rc = cp__dynamo_arr(c);
     if (rc <= 0) {
         return rc;
     }
     size_t cap = 4, cnt = 0;
     cp_av *arr = cp_http_scratch_alloc(c->scratch, cap * sizeof(*arr));
-    while ((rc = cp__dyn_arr_more(c)) == 1) {
+    while ((rc = cp__dynamo_arr_more(c)) == 1) {
         cp_json_tok t;
         if (peek(c, &t) < 0) {
             return CP_EINVAL;
@@ -478,11 +479,11 @@ static int read_av_list(cp__dyn_call *c, const cp_av **out, size_t *n)
         if ((rc = read_av(c, &v)) < 0) {
             return rc;
         }
-        if (cnt == CP__DYN_LIST_MAX) {
+        if (cnt == CP__DYNAMO_LIST_MAX) {
             return cp_err_set(&c->err, CP_EINVAL,
                               "One or more parameter values were invalid: AttributeValueList has "
                               "more than %d elements",
-                              CP__DYN_LIST_MAX);
+                              CP__DYNAMO_LIST_MAX);
         }
         if (cnt == cap) {
             cp_av *bigger = cp_http_scratch_alloc(c->scratch, 2 * cap * sizeof(*arr));
@@ -506,17 +507,17 @@ static const char *const CMP_NAMES[] = {
 static const char CMP_SHOWN[] =
     "IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS";
 
-int cp__dyn_vec_room(cp__dyn_call *c, const cp__dyn_vec *v, const char *what)
+int cp__dynamo_vec_room(cp__dynamo_call *c, const cp__dynamo_vec *v, const char *what)
 {
-    if (v->n < CP__DYN_LIST_MAX) {
+    if (v->n < CP__DYNAMO_LIST_MAX) {
         return CP_OK;
     }
     return cp_err_set(&c->err, CP_EINVAL,
                       "One or more parameter values were invalid: %s has more than %d elements",
-                      what, CP__DYN_LIST_MAX);
+                      what, CP__DYNAMO_LIST_MAX);
 }
 
-void *cp__dyn_vec_push(cp__dyn_call *c, cp__dyn_vec *v)
+void *cp__dynamo_vec_push(cp__dynamo_call *c, cp__dynamo_vec *v)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 8;
@@ -536,16 +537,16 @@ void *cp__dyn_vec_push(cp__dyn_call *c, cp__dyn_vec *v)
  * Expected / KeyConditions / QueryFilter / ScanFilter / AttributeUpdates: a map of attribute
  * name to a condition (or update) structure. `updates` selects the AttributeUpdates shape.
  */
-static int read_legacy_map(cp__dyn_call *c, cp__dyn_verr *verr, const char *param, int expected,
-                           int updates, cp__dyn_vec *out, int *present)
+static int read_legacy_map(cp__dynamo_call *c, cp__dynamo_verr *verr, const char *param,
+                           int expected, int updates, cp__dynamo_vec *out, int *present)
 {
-    int rc = cp__dyn_obj(c, "map");
+    int rc = cp__dynamo_obj(c, "map");
     *present = rc == 1;
     if (rc <= 0) {
         return rc;
     }
     cp_slice attr;
-    while ((rc = cp__dyn_member(c, &attr)) == 1) {
+    while ((rc = cp__dynamo_member(c, &attr)) == 1) {
         cp_json_tok t;
         if (peek(c, &t) < 0) {
             return CP_EINVAL;
@@ -554,23 +555,24 @@ static int read_legacy_map(cp__dyn_call *c, cp__dyn_verr *verr, const char *para
             next(c, &t);
             continue;
         }
-        if ((rc = cp__dyn_obj(c, "structure")) < 0 || (rc = cp__dyn_vec_room(c, out, param)) < 0) {
+        if ((rc = cp__dynamo_obj(c, "structure")) < 0 ||
+            (rc = cp__dynamo_vec_room(c, out, param)) < 0) {
             return rc;
         }
-        cp_legacy_cond *cond = updates ? NULL : cp__dyn_vec_push(c, out);
-        cp_legacy_update *up = updates ? cp__dyn_vec_push(c, out) : NULL;
+        cp_legacy_cond *cond = updates ? NULL : cp__dynamo_vec_push(c, out);
+        cp_legacy_update *up = updates ? cp__dynamo_vec_push(c, out) : NULL;
         if (cond) {
-            cond->attr = cp__dyn_keep(c, attr);
+            cond->attr = cp__dynamo_keep(c, attr);
             cond->exists = -1;
         } else {
-            up->attr = cp__dyn_keep(c, attr);
+            up->attr = cp__dynamo_keep(c, attr);
             up->action = CP_LEGACY_PUT;
         }
         char path[400];
         cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
+        while ((rc = cp__dynamo_member(c, &m)) == 1) {
             int have = 0;
-            if (cp__dyn_is(m, "Value") && (expected || updates)) {
+            if (cp__dynamo_is(m, "Value") && (expected || updates)) {
                 if (peek(c, &t) < 0) {
                     return CP_EINVAL;
                 }
@@ -587,45 +589,45 @@ static int read_legacy_map(cp__dyn_call *c, cp__dyn_verr *verr, const char *para
                 } else {
                     up->value = v;
                 }
-            } else if (cp__dyn_is(m, "Exists") && expected) {
+            } else if (cp__dynamo_is(m, "Exists") && expected) {
                 int b;
-                if ((rc = cp__dyn_bool(c, &b, &have)) < 0) {
+                if ((rc = cp__dynamo_bool(c, &b, &have)) < 0) {
                     return rc;
                 }
                 if (have) {
                     cond->exists = b;
                 }
-            } else if (cp__dyn_is(m, "ComparisonOperator") && cond) {
+            } else if (cp__dynamo_is(m, "ComparisonOperator") && cond) {
                 cp_slice s;
-                if ((rc = cp__dyn_str(c, &s, &have)) < 0) {
+                if ((rc = cp__dynamo_str(c, &s, &have)) < 0) {
                     return rc;
                 }
                 if (have) {
                     snprintf(path, sizeof(path), "%s.%.*s.member.comparisonOperator", param,
                              (int) (attr.len < 255 ? attr.len : 255), attr.p);
-                    int i = cp__dyn_check_enum(verr, s, path, CMP_NAMES, CMP_SHOWN);
+                    int i = cp__dynamo_check_enum(verr, s, path, CMP_NAMES, CMP_SHOWN);
                     cond->op = i < 0 ? 0 : cp_cmp_op_from_name(s);
                 }
-            } else if (cp__dyn_is(m, "AttributeValueList") && cond) {
+            } else if (cp__dynamo_is(m, "AttributeValueList") && cond) {
                 if ((rc = read_av_list(c, &cond->list, &cond->n_list)) < 0) {
                     return rc;
                 }
                 if (rc == 1 && !cond->list) {
                     cond->list = cp_http_scratch_alloc(c->scratch, sizeof(cp_av));
                 }
-            } else if (cp__dyn_is(m, "Action") && up) {
+            } else if (cp__dynamo_is(m, "Action") && up) {
                 cp_slice s;
-                if ((rc = cp__dyn_str(c, &s, &have)) < 0) {
+                if ((rc = cp__dynamo_str(c, &s, &have)) < 0) {
                     return rc;
                 }
                 if (have) {
                     static const char *const actions[] = {"ADD", "PUT", "DELETE", NULL};
                     snprintf(path, sizeof(path), "attributeUpdates.%.*s.member.action",
                              (int) (attr.len < 255 ? attr.len : 255), attr.p);
-                    int i = cp__dyn_check_enum(verr, s, path, actions, "ADD, PUT, DELETE");
+                    int i = cp__dynamo_check_enum(verr, s, path, actions, "ADD, PUT, DELETE");
                     up->action = i == 0 ? CP_LEGACY_ADD : i == 2 ? CP_LEGACY_DELETE : CP_LEGACY_PUT;
                 }
-            } else if ((rc = cp__dyn_skip(c)) < 0) {
+            } else if ((rc = cp__dynamo_skip(c)) < 0) {
                 return rc;
             }
         }
@@ -642,31 +644,32 @@ static int read_legacy_map(cp__dyn_call *c, cp__dyn_verr *verr, const char *para
     return 1;
 }
 
-static int read_expr_string(cp__dyn_call *c, cp_slice *out)
+static int read_expr_string(cp__dynamo_call *c, cp_slice *out)
 {
     int have;
-    int rc = cp__dyn_str(c, out, &have);
+    int rc = cp__dynamo_str(c, out, &have);
     if (rc == CP_OK && !have) {
         *out = (cp_slice){NULL, 0};
     }
     return rc;
 }
 
-int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__dyn_verr *verr)
+int cp__dynamo_exprs_member(cp__dynamo_call *c, cp_slice name, cp__dynamo_exprs *x,
+                            cp__dynamo_verr *verr)
 {
     cp_expr_input *in = &x->in;
     int rc;
-    if (cp__dyn_is(name, "ConditionExpression")) {
+    if (cp__dynamo_is(name, "ConditionExpression")) {
         rc = read_expr_string(c, &in->condition);
-    } else if (cp__dyn_is(name, "UpdateExpression")) {
+    } else if (cp__dynamo_is(name, "UpdateExpression")) {
         rc = read_expr_string(c, &in->update);
-    } else if (cp__dyn_is(name, "KeyConditionExpression")) {
+    } else if (cp__dynamo_is(name, "KeyConditionExpression")) {
         rc = read_expr_string(c, &in->key_condition);
-    } else if (cp__dyn_is(name, "FilterExpression")) {
+    } else if (cp__dynamo_is(name, "FilterExpression")) {
         rc = read_expr_string(c, &in->filter);
-    } else if (cp__dyn_is(name, "ProjectionExpression")) {
+    } else if (cp__dynamo_is(name, "ProjectionExpression")) {
         rc = read_expr_string(c, &in->projection);
-    } else if (cp__dyn_is(name, "ExpressionAttributeNames")) {
+    } else if (cp__dynamo_is(name, "ExpressionAttributeNames")) {
         cp_json_tok t;
         if (peek(c, &t) < 0) {
             return CP_EINVAL;
@@ -684,28 +687,28 @@ int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__d
             x->names_raw = cp_slice_of(start, (size_t) (c->lx.p - start));
             in->names = cp_buf_slice(&x->names);
         }
-    } else if (cp__dyn_is(name, "ExpressionAttributeValues")) {
+    } else if (cp__dynamo_is(name, "ExpressionAttributeValues")) {
         cp_buf_reset(&x->values);
-        rc = cp__dyn_item(c, &x->values);
+        rc = cp__dynamo_item(c, &x->values);
         if (rc == 1) {
             in->values = cp_buf_slice(&x->values);
         }
         rc = rc < 0 ? rc : CP_OK;
-    } else if (cp__dyn_is(name, "AttributesToGet")) {
-        rc = cp__dyn_arr(c);
+    } else if (cp__dynamo_is(name, "AttributesToGet")) {
+        rc = cp__dynamo_arr(c);
         if (rc == 1) {
-            cp__dyn_vec v = {.size = sizeof(cp_slice)};
-            while ((rc = cp__dyn_arr_more(c)) == 1) {
+            cp__dynamo_vec v = {.size = sizeof(cp_slice)};
+            while ((rc = cp__dynamo_arr_more(c)) == 1) {
                 cp_slice s;
                 int have;
-                if ((rc = cp__dyn_str(c, &s, &have)) < 0) {
+                if ((rc = cp__dynamo_str(c, &s, &have)) < 0) {
                     return rc;
                 }
-                if (have && (rc = cp__dyn_vec_room(c, &v, "AttributesToGet")) < 0) {
+                if (have && (rc = cp__dynamo_vec_room(c, &v, "AttributesToGet")) < 0) {
                     return rc;
                 }
                 if (have) {
-                    *(cp_slice *) cp__dyn_vec_push(c, &v) = cp__dyn_keep(c, s);
+                    *(cp_slice *) cp__dynamo_vec_push(c, &v) = cp__dynamo_keep(c, s);
                 }
             }
             if (rc == 0) {
@@ -714,29 +717,29 @@ int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__d
                 in->n_attributes_to_get = v.n;
             }
         }
-    } else if (cp__dyn_is(name, "ConditionalOperator")) {
+    } else if (cp__dynamo_is(name, "ConditionalOperator")) {
         cp_slice s;
         int have;
-        rc = cp__dyn_str(c, &s, &have);
+        rc = cp__dynamo_str(c, &s, &have);
         if (rc == CP_OK && have) {
             static const char *const ops[] = {"AND", "OR", NULL};
-            int i = cp__dyn_check_enum(verr, s, "conditionalOperator", ops, "AND, OR");
+            int i = cp__dynamo_check_enum(verr, s, "conditionalOperator", ops, "AND, OR");
             in->conditional_op = i == 1 ? CP_CONDOP_OR : CP_CONDOP_AND;
         }
     } else {
-        int expected = cp__dyn_is(name, "Expected");
-        int updates = cp__dyn_is(name, "AttributeUpdates");
-        int keyconds = cp__dyn_is(name, "KeyConditions");
-        int filter = cp__dyn_is(name, "QueryFilter") || cp__dyn_is(name, "ScanFilter");
+        int expected = cp__dynamo_is(name, "Expected");
+        int updates = cp__dynamo_is(name, "AttributeUpdates");
+        int keyconds = cp__dynamo_is(name, "KeyConditions");
+        int filter = cp__dynamo_is(name, "QueryFilter") || cp__dynamo_is(name, "ScanFilter");
         if (!expected && !updates && !keyconds && !filter) {
-            return CP__DYN_UNKNOWN;
+            return CP__DYNAMO_UNKNOWN;
         }
-        cp__dyn_vec v = {.size = updates ? sizeof(cp_legacy_update) : sizeof(cp_legacy_cond)};
+        cp__dynamo_vec v = {.size = updates ? sizeof(cp_legacy_update) : sizeof(cp_legacy_cond)};
         int present = 0;
-        const char *param = expected                                    ? "expected"
-                            : keyconds                                  ? "keyConditions"
-                            : filter && cp__dyn_is(name, "QueryFilter") ? "queryFilter"
-                                                                        : "scanFilter";
+        const char *param = expected                                       ? "expected"
+                            : keyconds                                     ? "keyConditions"
+                            : filter && cp__dynamo_is(name, "QueryFilter") ? "queryFilter"
+                                                                           : "scanFilter";
         rc = read_legacy_map(c, verr, param, expected, updates, &v, &present);
         if (rc >= 0 && present) {
             if (expected) {
@@ -751,14 +754,14 @@ int cp__dyn_exprs_member(cp__dyn_call *c, cp_slice name, cp__dyn_exprs *x, cp__d
             } else {
                 in->filter_conds = v.p;
                 in->n_filter_conds = v.n;
-                x->filter_from_query = cp__dyn_is(name, "QueryFilter");
+                x->filter_from_query = cp__dynamo_is(name, "QueryFilter");
             }
         }
     }
     return rc < 0 ? rc : 1;
 }
 
-int cp__dyn_exprs_compile(cp__dyn_call *c, cp__dyn_exprs *x, cp_expr_op op, cp_expr **out)
+int cp__dynamo_exprs_compile(cp__dynamo_call *c, cp__dynamo_exprs *x, cp_expr_op op, cp_expr **out)
 {
     /* Members an operation does not have are unknown members to AWS: ignored. */
     cp_expr_input *in = &x->in;
@@ -804,7 +807,7 @@ int cp__dyn_exprs_compile(cp__dyn_call *c, cp__dyn_exprs *x, cp_expr_op op, cp_e
     return cp_expr_compile(&x->in, out, &c->err);
 }
 
-void cp__dyn_exprs_free(cp__dyn_exprs *x)
+void cp__dynamo_exprs_free(cp__dynamo_exprs *x)
 {
     cp_buf_free(&x->names);
     cp_buf_free(&x->values);
@@ -813,18 +816,19 @@ void cp__dyn_exprs_free(cp__dyn_exprs *x)
 /* ------------------------------------------------------------------------------------------ */
 /* The request loop                                                                            */
 
-int cp__dyn_read_request(cp__dyn_call *c, cp__dyn_member_fn fn, void *ctx, cp_err *deferred)
+int cp__dynamo_read_request(cp__dynamo_call *c, cp__dynamo_member_fn fn, void *ctx,
+                            cp_err *deferred)
 {
-    int rc = cp__dyn_open(c);
+    int rc = cp__dynamo_open(c);
     if (rc < 0) {
         return rc;
     }
     deferred->code = CP_OK;
     cp_slice name;
-    while ((rc = cp__dyn_member(c, &name)) == 1) {
+    while ((rc = cp__dynamo_member(c, &name)) == 1) {
         rc = fn(c, name, ctx);
-        if (rc == CP__DYN_UNKNOWN) {
-            rc = cp__dyn_skip(c);
+        if (rc == CP__DYNAMO_UNKNOWN) {
+            rc = cp__dynamo_skip(c);
         }
         if (rc >= 0) {
             continue;

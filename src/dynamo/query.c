@@ -23,34 +23,34 @@ typedef struct qs_req {
     int has_start;
     cp_slice rcc;
     int has_rcc;
-    cp__dyn_exprs x;
-    cp__dyn_verr verr;
+    cp__dynamo_exprs x;
+    cp__dynamo_verr verr;
 } qs_req;
 
-static int qs_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int qs_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     qs_req *r = ctx;
-    if (cp__dyn_is(name, "TableName")) {
-        return cp__dyn_str(c, &r->table, &r->has_table);
+    if (cp__dynamo_is(name, "TableName")) {
+        return cp__dynamo_str(c, &r->table, &r->has_table);
     }
-    if (cp__dyn_is(name, "IndexName")) {
-        return cp__dyn_str(c, &r->index, &r->has_index);
+    if (cp__dynamo_is(name, "IndexName")) {
+        return cp__dynamo_str(c, &r->index, &r->has_index);
     }
-    if (cp__dyn_is(name, "Select")) {
-        return cp__dyn_str(c, &r->select, &r->has_select);
+    if (cp__dynamo_is(name, "Select")) {
+        return cp__dynamo_str(c, &r->select, &r->has_select);
     }
-    if (cp__dyn_is(name, "Limit")) {
-        return cp__dyn_int(c, "Integer", &r->limit, &r->has_limit);
+    if (cp__dynamo_is(name, "Limit")) {
+        return cp__dynamo_int(c, "Integer", &r->limit, &r->has_limit);
     }
-    if (cp__dyn_is(name, "ConsistentRead")) {
-        return cp__dyn_bool(c, &r->consistent, &r->has_consistent);
+    if (cp__dynamo_is(name, "ConsistentRead")) {
+        return cp__dynamo_bool(c, &r->consistent, &r->has_consistent);
     }
-    if (cp__dyn_is(name, "ReturnConsumedCapacity")) {
-        return cp__dyn_str(c, &r->rcc, &r->has_rcc);
+    if (cp__dynamo_is(name, "ReturnConsumedCapacity")) {
+        return cp__dynamo_str(c, &r->rcc, &r->has_rcc);
     }
-    if (cp__dyn_is(name, "ExclusiveStartKey")) {
+    if (cp__dynamo_is(name, "ExclusiveStartKey")) {
         cp_buf_reset(&r->start);
-        int rc = cp__dyn_item(c, &r->start);
+        int rc = cp__dynamo_item(c, &r->start);
         if (rc < 0 && strncmp(c->err.msg, "SerializationException", 22) != 0) {
             char msg[sizeof(c->err.msg)];
             snprintf(msg, sizeof(msg), "%s", c->err.msg);
@@ -59,23 +59,23 @@ static int qs_member(cp__dyn_call *c, cp_slice name, void *ctx)
         r->has_start = rc == 1;
         return rc < 0 ? rc : 1;
     }
-    if (r->query && cp__dyn_is(name, "ScanIndexForward")) {
-        return cp__dyn_bool(c, &r->forward, &r->has_forward);
+    if (r->query && cp__dynamo_is(name, "ScanIndexForward")) {
+        return cp__dynamo_bool(c, &r->forward, &r->has_forward);
     }
-    if (!r->query && cp__dyn_is(name, "Segment")) {
-        return cp__dyn_int(c, "Integer", &r->segment, &r->has_segment);
+    if (!r->query && cp__dynamo_is(name, "Segment")) {
+        return cp__dynamo_int(c, "Integer", &r->segment, &r->has_segment);
     }
-    if (!r->query && cp__dyn_is(name, "TotalSegments")) {
-        return cp__dyn_int(c, "Integer", &r->total, &r->has_total);
+    if (!r->query && cp__dynamo_is(name, "TotalSegments")) {
+        return cp__dynamo_int(c, "Integer", &r->total, &r->has_total);
     }
-    return cp__dyn_exprs_member(c, name, &r->x, &r->verr);
+    return cp__dynamo_exprs_member(c, name, &r->x, &r->verr);
 }
 
-static void add_num_error(cp__dyn_verr *v, int64_t value, const char *path, const char *rule)
+static void add_num_error(cp__dynamo_verr *v, int64_t value, const char *path, const char *rule)
 {
     char val[32];
     snprintf(val, sizeof(val), "%lld", (long long) value);
-    cp__dyn_verr_add(v, val, path, rule);
+    cp__dynamo_verr_add(v, val, path, rule);
 }
 
 /* One page being read. */
@@ -117,7 +117,7 @@ static int visit(void *ctx, cp_slice item)
     return 0;
 }
 
-static int query_or_scan(cp__dyn_call *c, int query)
+static int query_or_scan(cp__dynamo_call *c, int query)
 {
     qs_req r = {.query = query, .forward = 1};
     cp_expr *expr = NULL;
@@ -126,22 +126,22 @@ static int query_or_scan(cp__dyn_call *c, int query)
     cp_err deferred;
     page p = {0};
     cp_buf items = CP_BUF_INIT;
-    int rc = cp__dyn_read_request(c, qs_member, &r, &deferred);
+    int rc = cp__dynamo_read_request(c, qs_member, &r, &deferred);
     if (rc < 0) {
         goto fail;
     }
-    cp__dyn_verr *v = &r.verr;
-    cp__dyn_check_table_name(v, r.table, r.has_table, "tableName");
+    cp__dynamo_verr *v = &r.verr;
+    cp__dynamo_check_table_name(v, r.table, r.has_table, "tableName");
     if (r.has_index) {
-        cp__dyn_check_table_name(v, r.index, 1, "indexName");
+        cp__dynamo_check_table_name(v, r.index, 1, "indexName");
     }
     static const char *const selects[] = {"SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES",
                                           "ALL_PROJECTED_ATTRIBUTES", NULL};
     int select = -1;
     if (r.has_select) {
-        select = cp__dyn_check_enum(v, r.select, "select", selects,
-                                    "SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, "
-                                    "ALL_PROJECTED_ATTRIBUTES");
+        select = cp__dynamo_check_enum(v, r.select, "select", selects,
+                                       "SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, "
+                                       "ALL_PROJECTED_ATTRIBUTES");
     }
     if (r.has_limit && r.limit < 1) {
         add_num_error(v, r.limit, "limit", "Member must have value greater than or equal to 1");
@@ -156,8 +156,8 @@ static int query_or_scan(cp__dyn_call *c, int query)
                       r.total < 1 ? "Member must have value greater than or equal to 1"
                                   : "Member must have value less than or equal to 1000000");
     }
-    cp__dyn_rcc mode = cp__dyn_rcc_parse(v, r.rcc, r.has_rcc);
-    if ((rc = cp__dyn_verr_done(v, c)) < 0) {
+    cp__dynamo_rcc mode = cp__dynamo_rcc_parse(v, r.rcc, r.has_rcc);
+    if ((rc = cp__dynamo_verr_done(v, c)) < 0) {
         goto fail;
     }
     if (deferred.code != CP_OK) {
@@ -203,8 +203,8 @@ static int query_or_scan(cp__dyn_call *c, int query)
                         query ? "Querying" : "Scanning");
         goto fail;
     }
-    if ((rc = cp__dyn_exprs_compile(c, &r.x, query ? CP_EXPR_OP_QUERY : CP_EXPR_OP_SCAN, &expr)) <
-        0) {
+    if ((rc = cp__dynamo_exprs_compile(c, &r.x, query ? CP_EXPR_OP_QUERY : CP_EXPR_OP_SCAN,
+                                       &expr)) < 0) {
         goto fail;
     }
     if (query && !cp_expr_has_key_condition(expr)) {
@@ -213,7 +213,7 @@ static int query_or_scan(cp__dyn_call *c, int query)
                         "specified in the request.");
         goto fail;
     }
-    if ((rc = cp__dyn_table(c, cp__dyn_table_name(c, r.table), &t)) < 0) {
+    if ((rc = cp__dynamo_table(c, cp__dynamo_table_name(c, r.table), &t)) < 0) {
         goto fail;
     }
     have_t = 1;
@@ -223,14 +223,14 @@ static int query_or_scan(cp__dyn_call *c, int query)
                         (int) r.index.len, r.index.p);
         goto fail;
     }
-    cp_expr_keys keys = cp__dyn_expr_keys(&t);
+    cp_expr_keys keys = cp__dynamo_expr_keys(&t);
     cp_key_cond kc = {0};
     if (query && (rc = cp_expr_key_condition(expr, &keys, &kc, &c->err)) < 0) {
         goto fail;
     }
     cp_slice start = r.has_start ? cp_buf_slice(&r.start) : (cp_slice){NULL, 0};
     if (r.has_start) {
-        if ((rc = cp__dyn_check_key(c, &t, start, 0)) < 0) {
+        if ((rc = cp__dynamo_check_key(c, &t, start, 0)) < 0) {
             char msg[sizeof(c->err.msg)];
             snprintf(msg, sizeof(msg), "%s", c->err.msg);
             rc = cp_err_set(&c->err, CP_EINVAL, "The provided starting key is invalid: %s", msg);
@@ -245,8 +245,8 @@ static int query_or_scan(cp__dyn_call *c, int query)
             goto fail;
         }
     }
-    if (cp__dyn_admit(c, &t, (cp_slice){NULL, 0}, cp__dyn_read_units(0, r.consistent), 0)) {
-        rc = cp__dyn_fail_throttled(c, &t);
+    if (cp__dynamo_admit(c, &t, (cp_slice){NULL, 0}, cp__dynamo_read_units(0, r.consistent), 0)) {
+        rc = cp__dynamo_fail_throttled(c, &t);
         goto out;
     }
 
@@ -279,19 +279,20 @@ static int query_or_scan(cp__dyn_call *c, int query)
         cp_buf_puts(out, ",\"LastEvaluatedKey\":");
         cp_item_to_json(cp_buf_slice(&p.last_key), out);
     }
-    cp__dyn_put_capacity(out, mode, t.name, cp__dyn_read_units((size_t) p.bytes, r.consistent), 1);
+    cp__dynamo_put_capacity(out, mode, t.name,
+                            cp__dynamo_read_units((size_t) p.bytes, r.consistent), 1);
     cp_buf_putc(out, '}');
     rc = CP_OK;
     goto out;
 fail:
-    rc = cp__dyn_fail(c, rc);
+    rc = cp__dynamo_fail(c, rc);
 out:
     cp_buf_free(&items);
     cp_buf_free(&p.proj);
     cp_buf_free(&p.last_key);
     cp_buf_free(&r.start);
     cp_buf_free(&r.verr.msg);
-    cp__dyn_exprs_free(&r.x);
+    cp__dynamo_exprs_free(&r.x);
     cp_expr_free(expr);
     if (have_t) {
         cp_table_info_clear(&t);
@@ -299,14 +300,14 @@ out:
     return rc;
 }
 
-int cp__dyn_query(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_query(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     return query_or_scan(&c, 1);
 }
 
-int cp__dyn_scan(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_scan(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     return query_or_scan(&c, 0);
 }

@@ -39,12 +39,12 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Names                                                                                       */
 
-void cp__dyn_stream_label(int64_t ms, char *out)
+void cp__dynamo_stream_label(int64_t ms, char *out)
 {
     time_t s = (time_t) (ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(out, CP__DYN_LABEL_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900,
+    snprintf(out, CP__DYNAMO_LABEL_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ms % 1000));
 }
 
@@ -68,11 +68,11 @@ static int parse_label(cp_slice s, int64_t *ms)
     return CP_OK;
 }
 
-void cp__dyn_stream_arn(cp__dyn_call *c, const char *table, int64_t label_ms, cp_buf *out)
+void cp__dynamo_stream_arn(cp__dynamo_call *c, const char *table, int64_t label_ms, cp_buf *out)
 {
-    char label[CP__DYN_LABEL_MAX];
-    cp__dyn_stream_label(label_ms, label);
-    cp_buf_printf(out, "arn:aws:dynamodb:%s:%s:table/%s/stream/%s", cp__dyn_region(c),
+    char label[CP__DYNAMO_LABEL_MAX];
+    cp__dynamo_stream_label(label_ms, label);
+    cp_buf_printf(out, "arn:aws:dynamodb:%s:%s:table/%s/stream/%s", cp__dynamo_region(c),
                   c->api->account, table, label);
 }
 
@@ -123,7 +123,7 @@ static int parse_seq(cp_slice s, uint64_t *pos)
     return CP_OK;
 }
 
-static void shard_id(const cp__dyn_stream *s, char out[64])
+static void shard_id(const cp__dynamo_stream *s, char out[64])
 {
     unsigned char in[12], d[16];
     cp_store_u32le(in, s->table_id);
@@ -153,13 +153,13 @@ static void prune(cJSON *arr, int64_t now)
 {
     for (int i = cJSON_GetArraySize(arr) - 1; i >= 0; i--) {
         const cJSON *e = cJSON_GetArrayItem(arr, i);
-        if ((int64_t) num_u64(e, "Ended") + CP__DYN_DAY_MS < now) {
+        if ((int64_t) num_u64(e, "Ended") + CP__DYNAMO_DAY_MS < now) {
             cJSON_DeleteItemFromArray(arr, i);
         }
     }
 }
 
-static cJSON *history_entry(const cp__dyn_stream *s, int with_table)
+static cJSON *history_entry(const cp__dynamo_stream *s, int with_table)
 {
     cJSON *e = cJSON_CreateObject();
     if (with_table) {
@@ -178,7 +178,7 @@ static cJSON *history_entry(const cp__dyn_stream *s, int with_table)
     return e;
 }
 
-static void stream_from_entry(const cJSON *e, cp__dyn_stream *s)
+static void stream_from_entry(const cJSON *e, cp__dynamo_stream *s)
 {
     snprintf(s->view, sizeof(s->view), "%s", str_of(e, "View"));
     s->label_ms = (int64_t) num_u64(e, "Label");
@@ -187,19 +187,19 @@ static void stream_from_entry(const cJSON *e, cp__dyn_stream *s)
     s->ended_ms = (int64_t) num_u64(e, "Ended");
 }
 
-void cp__dyn_streams_of_table(cp__dyn_call *c, const cp_table_info *t, cp__dyn_vec *out)
+void cp__dynamo_streams_of_table(cp__dynamo_call *c, const cp_table_info *t, cp__dynamo_vec *out)
 {
-    out->size = sizeof(cp__dyn_stream);
-    cJSON *d = cp__dyn_desc_parse(t);
+    out->size = sizeof(cp__dynamo_stream);
+    cJSON *d = cp__dynamo_desc_parse(t);
     const cJSON *past = cJSON_GetObjectItemCaseSensitive(d, "PastStreams");
     int64_t now = cp_clock_now_ms();
     const cJSON *e;
     cJSON_ArrayForEach(e, past)
     {
-        if ((int64_t) num_u64(e, "Ended") + CP__DYN_DAY_MS < now) {
+        if ((int64_t) num_u64(e, "Ended") + CP__DYNAMO_DAY_MS < now) {
             continue;
         }
-        cp__dyn_stream *s = cp__dyn_vec_push(c, out);
+        cp__dynamo_stream *s = cp__dynamo_vec_push(c, out);
         stream_from_entry(e, s);
         snprintf(s->table, sizeof(s->table), "%s", t->name);
         s->table_id = t->id;
@@ -207,7 +207,7 @@ void cp__dyn_streams_of_table(cp__dyn_call *c, const cp_table_info *t, cp__dyn_v
     }
     cJSON_Delete(d);
     if (t->stream_view[0]) {
-        cp__dyn_stream *s = cp__dyn_vec_push(c, out);
+        cp__dynamo_stream *s = cp__dynamo_vec_push(c, out);
         snprintf(s->table, sizeof(s->table), "%s", t->name);
         s->table_id = t->id;
         s->key = t->key;
@@ -218,7 +218,7 @@ void cp__dyn_streams_of_table(cp__dyn_call *c, const cp_table_info *t, cp__dyn_v
     }
 }
 
-void cp__dyn_stream_retire(cp_dynamo_api *api, const cp_table_info *t, cJSON *desc)
+void cp__dynamo_stream_retire(cp_dynamo_api *api, const cp_table_info *t, cJSON *desc)
 {
     cJSON *past = cJSON_GetObjectItemCaseSensitive(desc, "PastStreams");
     if (!cJSON_IsArray(past)) {
@@ -227,7 +227,7 @@ void cp__dyn_stream_retire(cp_dynamo_api *api, const cp_table_info *t, cJSON *de
     }
     int64_t now = cp_clock_now_ms();
     prune(past, now);
-    cp__dyn_stream s = {0};
+    cp__dynamo_stream s = {0};
     snprintf(s.view, sizeof(s.view), "%s", t->stream_view);
     s.label_ms = t->stream_created_ms;
     s.from = t->stream_from_lsn;
@@ -252,13 +252,13 @@ static cJSON *registry_load(cp_dynamo_api *api)
     return arr;
 }
 
-void cp__dyn_stream_table_deleted(cp_dynamo_api *api, const cp_table_info *t)
+void cp__dynamo_stream_table_deleted(cp_dynamo_api *api, const cp_table_info *t)
 {
     int64_t now = cp_clock_now_ms();
     /* Every record of the table precedes the log end now: the delete ran alone on the
      * committer and later writes to the name fail. */
     uint64_t end = cp_seglog_end(cp_db_log(api->db));
-    cJSON *d = cp__dyn_desc_parse(t);
+    cJSON *d = cp__dynamo_desc_parse(t);
     const cJSON *past = cJSON_GetObjectItemCaseSensitive(d, "PastStreams");
     if (!t->stream_view[0] && cJSON_GetArraySize(past) == 0) {
         cJSON_Delete(d);
@@ -268,7 +268,7 @@ void cp__dyn_stream_table_deleted(cp_dynamo_api *api, const cp_table_info *t)
     cJSON *reg = registry_load(api);
     prune(reg, now);
     const cJSON *e;
-    cp__dyn_stream s = {0};
+    cp__dynamo_stream s = {0};
     snprintf(s.table, sizeof(s.table), "%s", t->name);
     s.table_id = t->id;
     s.key = t->key;
@@ -295,9 +295,9 @@ void cp__dyn_stream_table_deleted(cp_dynamo_api *api, const cp_table_info *t)
 }
 
 /* Streams of deleted tables, optionally only those of table `name`. */
-static void deleted_streams(cp__dyn_call *c, const char *name, cp__dyn_vec *out)
+static void deleted_streams(cp__dynamo_call *c, const char *name, cp__dynamo_vec *out)
 {
-    out->size = sizeof(cp__dyn_stream);
+    out->size = sizeof(cp__dynamo_stream);
     pthread_mutex_lock(&c->api->mu);
     cJSON *reg = registry_load(c->api);
     pthread_mutex_unlock(&c->api->mu);
@@ -305,13 +305,13 @@ static void deleted_streams(cp__dyn_call *c, const char *name, cp__dyn_vec *out)
     const cJSON *e;
     cJSON_ArrayForEach(e, reg)
     {
-        if ((int64_t) num_u64(e, "Ended") + CP__DYN_DAY_MS < now) {
+        if ((int64_t) num_u64(e, "Ended") + CP__DYNAMO_DAY_MS < now) {
             continue;
         }
         if (name && strcmp(str_of(e, "Table"), name) != 0) {
             continue;
         }
-        cp__dyn_stream *s = cp__dyn_vec_push(c, out);
+        cp__dynamo_stream *s = cp__dynamo_vec_push(c, out);
         stream_from_entry(e, s);
         snprintf(s->table, sizeof(s->table), "%s", str_of(e, "Table"));
         s->table_id = (uint32_t) num_u64(e, "TableId");
@@ -325,7 +325,7 @@ static void deleted_streams(cp__dyn_call *c, const char *name, cp__dyn_vec *out)
 
 static int stream_cmp(const void *a, const void *b)
 {
-    const cp__dyn_stream *x = a, *y = b;
+    const cp__dynamo_stream *x = a, *y = b;
     int c = strcmp(x->table, y->table);
     if (c) {
         return c;
@@ -334,9 +334,9 @@ static int stream_cmp(const void *a, const void *b)
 }
 
 /* Every stream (of one table when name != NULL), sorted by table then label. */
-static void all_streams(cp__dyn_call *c, const char *name, cp__dyn_vec *out)
+static void all_streams(cp__dynamo_call *c, const char *name, cp__dynamo_vec *out)
 {
-    out->size = sizeof(cp__dyn_stream);
+    out->size = sizeof(cp__dynamo_stream);
     cp_buf names = CP_BUF_INIT;
     size_t n = 0;
     if (name) {
@@ -349,15 +349,15 @@ static void all_streams(cp__dyn_call *c, const char *name, cp__dyn_vec *out)
     for (size_t i = 0; i < n; i++, p += strlen(p) + 1) {
         cp_table_info t = {0};
         if (cp_db_get_table(c->api->db, p, &t, NULL) == CP_OK) {
-            cp__dyn_streams_of_table(c, &t, out);
+            cp__dynamo_streams_of_table(c, &t, out);
             cp_table_info_clear(&t);
         }
     }
     cp_buf_free(&names);
-    cp__dyn_vec gone = {.size = sizeof(cp__dyn_stream)};
+    cp__dynamo_vec gone = {.size = sizeof(cp__dynamo_stream)};
     deleted_streams(c, name, &gone);
     for (size_t i = 0; i < gone.n; i++) {
-        *(cp__dyn_stream *) cp__dyn_vec_push(c, out) = ((cp__dyn_stream *) gone.p)[i];
+        *(cp__dynamo_stream *) cp__dynamo_vec_push(c, out) = ((cp__dynamo_stream *) gone.p)[i];
     }
     if (out->n > 1) {
         qsort(out->p, out->n, out->size, stream_cmp);
@@ -365,7 +365,7 @@ static void all_streams(cp__dyn_call *c, const char *name, cp__dyn_vec *out)
 }
 
 /* The stream an ARN names: CP_EINVAL for a malformed ARN, CP_ENOTFOUND for an unknown one. */
-static int find_stream(cp__dyn_call *c, cp_slice arn, cp__dyn_stream *out)
+static int find_stream(cp__dynamo_call *c, cp_slice arn, cp__dynamo_stream *out)
 {
     cp_slice table;
     int64_t label;
@@ -373,11 +373,11 @@ static int find_stream(cp__dyn_call *c, cp_slice arn, cp__dyn_stream *out)
         return CP_EINVAL;
     }
     const char *name = cp_http_scratch_strdup(c->scratch, table);
-    cp__dyn_vec v = {.size = sizeof(cp__dyn_stream)};
+    cp__dynamo_vec v = {.size = sizeof(cp__dynamo_stream)};
     all_streams(c, name, &v);
     /* Newest match first: a stream re-enabled within the same millisecond shadows the old. */
     for (size_t i = v.n; i-- > 0;) {
-        const cp__dyn_stream *s = (const cp__dyn_stream *) v.p + i;
+        const cp__dynamo_stream *s = (const cp__dynamo_stream *) v.p + i;
         if (s->label_ms == label) {
             *out = *s;
             return CP_OK;
@@ -386,7 +386,7 @@ static int find_stream(cp__dyn_call *c, cp_slice arn, cp__dyn_stream *out)
     return CP_ENOTFOUND;
 }
 
-static int fail_no_stream(cp__dyn_call *c, cp_slice arn)
+static int fail_no_stream(cp__dynamo_call *c, cp_slice arn)
 {
     return cp_aws_reply_errorf(c->resp, c->req->service, "ResourceNotFoundException",
                                "Requested resource not found: Stream: %.*s not found",
@@ -403,40 +403,42 @@ typedef struct streams_req {
     int has_limit;
 } streams_req;
 
-static int streams_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int streams_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     streams_req *r = ctx;
-    if (cp__dyn_is(name, "TableName")) {
-        return cp__dyn_str(c, &r->table, &r->has_table);
+    if (cp__dynamo_is(name, "TableName")) {
+        return cp__dynamo_str(c, &r->table, &r->has_table);
     }
-    if (cp__dyn_is(name, "StreamArn")) {
-        return cp__dyn_str(c, &r->arn, &r->has_arn);
+    if (cp__dynamo_is(name, "StreamArn")) {
+        return cp__dynamo_str(c, &r->arn, &r->has_arn);
     }
-    if (cp__dyn_is(name, "ExclusiveStartStreamArn") || cp__dyn_is(name, "ExclusiveStartShardId")) {
-        return cp__dyn_str(c, &r->start, &r->has_start);
+    if (cp__dynamo_is(name, "ExclusiveStartStreamArn") ||
+        cp__dynamo_is(name, "ExclusiveStartShardId")) {
+        return cp__dynamo_str(c, &r->start, &r->has_start);
     }
-    if (cp__dyn_is(name, "ShardId")) {
-        return cp__dyn_str(c, &r->shard, &r->has_shard);
+    if (cp__dynamo_is(name, "ShardId")) {
+        return cp__dynamo_str(c, &r->shard, &r->has_shard);
     }
-    if (cp__dyn_is(name, "ShardIteratorType")) {
-        return cp__dyn_str(c, &r->type, &r->has_type);
+    if (cp__dynamo_is(name, "ShardIteratorType")) {
+        return cp__dynamo_str(c, &r->type, &r->has_type);
     }
-    if (cp__dyn_is(name, "SequenceNumber")) {
-        return cp__dyn_str(c, &r->seq, &r->has_seq);
+    if (cp__dynamo_is(name, "SequenceNumber")) {
+        return cp__dynamo_str(c, &r->seq, &r->has_seq);
     }
-    if (cp__dyn_is(name, "ShardIterator")) {
-        return cp__dyn_str(c, &r->iterator, &r->has_iterator);
+    if (cp__dynamo_is(name, "ShardIterator")) {
+        return cp__dynamo_str(c, &r->iterator, &r->has_iterator);
     }
-    if (cp__dyn_is(name, "Limit")) {
-        return cp__dyn_int(c, "Integer", &r->limit, &r->has_limit);
+    if (cp__dynamo_is(name, "Limit")) {
+        return cp__dynamo_int(c, "Integer", &r->limit, &r->has_limit);
     }
-    return CP__DYN_UNKNOWN;
+    return CP__DYNAMO_UNKNOWN;
 }
 
-static int read_streams_req(cp__dyn_call *c, streams_req *r, cp__dyn_verr *v, int64_t max_limit)
+static int read_streams_req(cp__dynamo_call *c, streams_req *r, cp__dynamo_verr *v,
+                            int64_t max_limit)
 {
     cp_err deferred;
-    int rc = cp__dyn_read_request(c, streams_member, r, &deferred);
+    int rc = cp__dynamo_read_request(c, streams_member, r, &deferred);
     if (rc < 0) {
         return rc;
     }
@@ -449,49 +451,49 @@ static int read_streams_req(cp__dyn_call *c, streams_req *r, cp__dyn_verr *v, in
             snprintf(rule, sizeof(rule), "Member must have value less than or equal to %lld",
                      (long long) max_limit);
         }
-        cp__dyn_verr_add(v, val, "limit", rule);
+        cp__dynamo_verr_add(v, val, "limit", rule);
     }
     return CP_OK;
 }
 
-static void check_arn(cp__dyn_verr *v, cp_slice arn, int present, const char *path)
+static void check_arn(cp__dynamo_verr *v, cp_slice arn, int present, const char *path)
 {
     if (!present) {
-        cp__dyn_verr_add(v, NULL, path, "Member must not be null");
+        cp__dynamo_verr_add(v, NULL, path, "Member must not be null");
     } else if (arn.len < 37 || arn.len > 1024) {
-        cp__dyn_verr_add_s(v, arn, path,
-                           arn.len < 37 ? "Member must have length greater than or equal to 37"
-                                        : "Member must have length less than or equal to 1024");
+        cp__dynamo_verr_add_s(v, arn, path,
+                              arn.len < 37 ? "Member must have length greater than or equal to 37"
+                                           : "Member must have length less than or equal to 1024");
     }
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* ListStreams, DescribeStream                                                                 */
 
-int cp__dyn_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     streams_req r = {0};
-    cp__dyn_verr v = {0};
+    cp__dynamo_verr v = {0};
     int rc = read_streams_req(&c, &r, &v, 100);
     if (rc == CP_OK && r.has_table) {
-        cp__dyn_check_table_name(&v, r.table, 1, "tableName");
+        cp__dynamo_check_table_name(&v, r.table, 1, "tableName");
     }
     if (rc == CP_OK && r.has_start) {
         check_arn(&v, r.start, 1, "exclusiveStartStreamArn");
     }
     if (rc == CP_OK) {
-        rc = cp__dyn_verr_done(&v, &c);
+        rc = cp__dynamo_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    const char *name = r.has_table ? cp__dyn_table_name(&c, r.table) : NULL;
-    cp__dyn_vec all = {.size = sizeof(cp__dyn_stream)};
+    const char *name = r.has_table ? cp__dynamo_table_name(&c, r.table) : NULL;
+    cp__dynamo_vec all = {.size = sizeof(cp__dynamo_stream)};
     all_streams(&c, name, &all);
     size_t limit = r.has_limit ? (size_t) r.limit : 100, i = 0, shown = 0;
-    const cp__dyn_stream *s = all.p;
+    const cp__dynamo_stream *s = all.p;
     if (r.has_start) {
         cp_slice st;
         int64_t label;
@@ -513,10 +515,10 @@ int cp__dyn_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     cp_buf_puts(out, "{\"Streams\":[");
     cp_buf arn = CP_BUF_INIT;
     for (; i < all.n && shown < limit; i++, shown++) {
-        char label[CP__DYN_LABEL_MAX];
-        cp__dyn_stream_label(s[i].label_ms, label);
+        char label[CP__DYNAMO_LABEL_MAX];
+        cp__dynamo_stream_label(s[i].label_ms, label);
         cp_buf_reset(&arn);
-        cp__dyn_stream_arn(&c, s[i].table, s[i].label_ms, &arn);
+        cp__dynamo_stream_arn(&c, s[i].table, s[i].label_ms, &arn);
         cp_buf_puts(out, shown ? ",{\"StreamArn\":" : "{\"StreamArn\":");
         cp_json_put_str(out, cp_buf_slice(&arn));
         cp_buf_puts(out, ",\"TableName\":");
@@ -534,38 +536,38 @@ int cp__dyn_list_streams(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 }
 
 /* First position of the stream still in the log. */
-static uint64_t stream_start(cp__dyn_call *c, const cp__dyn_stream *s)
+static uint64_t stream_start(cp__dynamo_call *c, const cp__dynamo_stream *s)
 {
     uint64_t start = cp_seglog_start(cp_db_log(c->api->db));
     return s->from > start ? s->from : start;
 }
 
-int cp__dyn_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_describe_stream(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     streams_req r = {0};
-    cp__dyn_verr v = {0};
+    cp__dynamo_verr v = {0};
     int rc = read_streams_req(&c, &r, &v, 100);
     if (rc == CP_OK) {
         check_arn(&v, r.arn, r.has_arn, "streamArn");
         if (r.has_start && (r.start.len < 28 || r.start.len > 65)) {
-            cp__dyn_verr_add_s(&v, r.start, "exclusiveStartShardId",
-                               r.start.len < 28
-                                   ? "Member must have length greater than or equal to 28"
-                                   : "Member must have length less than or equal to 65");
+            cp__dynamo_verr_add_s(&v, r.start, "exclusiveStartShardId",
+                                  r.start.len < 28
+                                      ? "Member must have length greater than or equal to 28"
+                                      : "Member must have length less than or equal to 65");
         }
-        rc = cp__dyn_verr_done(&v, &c);
+        rc = cp__dynamo_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
-    cp__dyn_stream s;
+    cp__dynamo_stream s;
     if (find_stream(&c, r.arn, &s) < 0) {
         return fail_no_stream(&c, r.arn);
     }
-    char label[CP__DYN_LABEL_MAX], id[64], seq[32];
-    cp__dyn_stream_label(s.label_ms, label);
+    char label[CP__DYNAMO_LABEL_MAX], id[64], seq[32];
+    cp__dynamo_stream_label(s.label_ms, label);
     shard_id(&s, id);
     cp_buf *out = &resp->body;
     cp_buf_puts(out, "{\"StreamDescription\":{\"StreamArn\":");
@@ -624,7 +626,7 @@ static void iter_mac(cp_dynamo_api *api, cp_slice arn, const unsigned char *payl
     cp_buf_free(&in);
 }
 
-static void iter_encode(cp__dyn_call *c, cp_slice arn, const iter_state *st, cp_buf *out)
+static void iter_encode(cp__dynamo_call *c, cp_slice arn, const iter_state *st, cp_buf *out)
 {
     unsigned char raw[ITER_PAYLOAD + ITER_MAC_LEN], mac[32];
     raw[0] = ITER_VERSION;
@@ -645,7 +647,7 @@ static void iter_encode(cp__dyn_call *c, cp_slice arn, const iter_state *st, cp_
 }
 
 /* CP_OK, CP_EINVAL (not ours / tampered). *arn borrows `it`. */
-static int iter_decode(cp__dyn_call *c, cp_slice it, cp_slice *arn, iter_state *st)
+static int iter_decode(cp__dynamo_call *c, cp_slice it, cp_slice *arn, iter_state *st)
 {
     const char *bar = memchr(it.p, '|', it.len);
     if (!bar || (size_t) (it.p + it.len - bar) < 4 || memcmp(bar, "|1|", 3) != 0) {
@@ -680,7 +682,8 @@ static int iter_decode(cp__dyn_call *c, cp_slice it, cp_slice *arn, iter_state *
 
 /* The record at `pos` must be one of this stream's: its table's, inside the window. On CP_OK
  * *after is the position after it. CP_EEXPIRED when trimmed, CP_EINVAL otherwise. */
-static int check_record(cp__dyn_call *c, const cp__dyn_stream *s, uint64_t pos, uint64_t *after)
+static int check_record(cp__dynamo_call *c, const cp__dynamo_stream *s, uint64_t pos,
+                        uint64_t *after)
 {
     cp_seglog *log = cp_db_log(c->api->db);
     if (pos < s->from || pos >= s->to || pos >= cp_seglog_end(log)) {
@@ -712,11 +715,11 @@ static int check_record(cp__dyn_call *c, const cp__dyn_stream *s, uint64_t pos, 
     return rc;
 }
 
-int cp__dyn_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     streams_req r = {0};
-    cp__dyn_verr v = {0};
+    cp__dynamo_verr v = {0};
     int rc = read_streams_req(&c, &r, &v, 1000);
     static const char *const types[] = {"TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER",
                                         "AFTER_SEQUENCE_NUMBER", NULL};
@@ -724,31 +727,31 @@ int cp__dyn_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *r
     if (rc == CP_OK) {
         check_arn(&v, r.arn, r.has_arn, "streamArn");
         if (!r.has_shard) {
-            cp__dyn_verr_add(&v, NULL, "shardId", "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, "shardId", "Member must not be null");
         } else if (r.shard.len < 28 || r.shard.len > 65) {
-            cp__dyn_verr_add_s(&v, r.shard, "shardId",
-                               r.shard.len < 28
-                                   ? "Member must have length greater than or equal to 28"
-                                   : "Member must have length less than or equal to 65");
+            cp__dynamo_verr_add_s(&v, r.shard, "shardId",
+                                  r.shard.len < 28
+                                      ? "Member must have length greater than or equal to 28"
+                                      : "Member must have length less than or equal to 65");
         }
         if (!r.has_type) {
-            cp__dyn_verr_add(&v, NULL, "shardIteratorType", "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, "shardIteratorType", "Member must not be null");
         } else {
-            type = cp__dyn_check_enum(&v, r.type, "shardIteratorType", types,
-                                      "TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, "
-                                      "AFTER_SEQUENCE_NUMBER");
+            type = cp__dynamo_check_enum(&v, r.type, "shardIteratorType", types,
+                                         "TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, "
+                                         "AFTER_SEQUENCE_NUMBER");
         }
         if (r.has_seq && (r.seq.len < 21 || r.seq.len > 40)) {
-            cp__dyn_verr_add_s(&v, r.seq, "sequenceNumber",
-                               r.seq.len < 21
-                                   ? "Member must have length greater than or equal to 21"
-                                   : "Member must have length less than or equal to 40");
+            cp__dynamo_verr_add_s(&v, r.seq, "sequenceNumber",
+                                  r.seq.len < 21
+                                      ? "Member must have length greater than or equal to 21"
+                                      : "Member must have length less than or equal to 40");
         }
-        rc = cp__dyn_verr_done(&v, &c);
+        rc = cp__dynamo_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     int by_seq = type == 2 || type == 3;
     if (by_seq != r.has_seq) {
@@ -758,7 +761,7 @@ int cp__dyn_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *r
                                             "ShardIteratorType %s",
                                    types[type]);
     }
-    cp__dyn_stream s;
+    cp__dynamo_stream s;
     if (find_stream(&c, r.arn, &s) < 0) {
         return fail_no_stream(&c, r.arn);
     }
@@ -788,9 +791,9 @@ int cp__dyn_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *r
         }
         rc = check_record(&c, &s, pos, &after);
         if (rc == CP_EEXPIRED) {
-            return cp__dyn_fail_code(&c, "TrimmedDataAccessException",
-                                     "The operation attempted to read past the oldest stream "
-                                     "record in a shard.");
+            return cp__dynamo_fail_code(&c, "TrimmedDataAccessException",
+                                        "The operation attempted to read past the oldest stream "
+                                        "record in a shard.");
         }
         if (rc < 0) {
             return cp_aws_reply_errorf(resp, req->service, "ValidationException",
@@ -814,31 +817,31 @@ int cp__dyn_get_shard_iterator(void *ctx, const cp_aws_req *req, cp_http_resp *r
 /* ------------------------------------------------------------------------------------------ */
 /* GetRecords                                                                                  */
 
-int cp__dyn_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     streams_req r = {0};
-    cp__dyn_verr v = {0};
+    cp__dynamo_verr v = {0};
     int rc = read_streams_req(&c, &r, &v, 1000);
     if (rc == CP_OK) {
         if (!r.has_iterator) {
-            cp__dyn_verr_add(&v, NULL, "shardIterator", "Member must not be null");
+            cp__dynamo_verr_add(&v, NULL, "shardIterator", "Member must not be null");
         } else if (r.iterator.len < 1 || r.iterator.len > 2048) {
-            cp__dyn_verr_add_s(&v, r.iterator, "shardIterator",
-                               r.iterator.len < 1
-                                   ? "Member must have length greater than or equal to 1"
-                                   : "Member must have length less than or equal to 2048");
+            cp__dynamo_verr_add_s(&v, r.iterator, "shardIterator",
+                                  r.iterator.len < 1
+                                      ? "Member must have length greater than or equal to 1"
+                                      : "Member must have length less than or equal to 2048");
         }
-        rc = cp__dyn_verr_done(&v, &c);
+        rc = cp__dynamo_verr_done(&v, &c);
     }
     cp_buf_free(&v.msg);
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     cp_slice arn;
     iter_state st = {0};
     if (iter_decode(&c, r.iterator, &arn, &st) < 0) {
-        return cp__dyn_fail_code(&c, "ValidationException", "Invalid ShardIterator");
+        return cp__dynamo_fail_code(&c, "ValidationException", "Invalid ShardIterator");
     }
     int64_t now = cp_clock_now_ms();
     if (now - st.issued_ms > c.api->cfg.iterator_ttl_ms) {
@@ -849,7 +852,7 @@ int cp__dyn_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
                                    (long long) st.issued_ms, (long long) now,
                                    (long long) c.api->cfg.iterator_ttl_ms);
     }
-    cp__dyn_stream s;
+    cp__dynamo_stream s;
     if (find_stream(&c, arn, &s) < 0 || s.table_id != st.table_id || s.from != st.from) {
         return fail_no_stream(&c, arn);
     }
@@ -860,15 +863,15 @@ int cp__dyn_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
         rc = cp_seglog_reader_open(log, st.pos, &rd, NULL);
     }
     if (rc == CP_EEXPIRED) {
-        return cp__dyn_fail_code(&c, "TrimmedDataAccessException",
-                                 "The operation attempted to read past the oldest stream record "
-                                 "in a shard.");
+        return cp__dynamo_fail_code(&c, "TrimmedDataAccessException",
+                                    "The operation attempted to read past the oldest stream record "
+                                    "in a shard.");
     }
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     size_t limit = r.has_limit ? (size_t) r.limit : 1000, count = 0, scanned = 0;
-    cp_cdc_source src = {s.table, cp__dyn_region(&c), cp_db_uuid(c.api->db)};
+    cp_cdc_source src = {s.table, cp__dynamo_region(&c), cp_db_uuid(c.api->db)};
     cp_buf *out = &resp->body;
     cp_buf_puts(out, "{\"Records\":[");
     uint64_t next = st.pos;
@@ -909,12 +912,12 @@ int cp__dyn_get_records(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     }
     cp_seglog_reader_close(rd);
     if (rc == CP_EEXPIRED) {
-        return cp__dyn_fail_code(&c, "TrimmedDataAccessException",
-                                 "The operation attempted to read past the oldest stream record "
-                                 "in a shard.");
+        return cp__dynamo_fail_code(&c, "TrimmedDataAccessException",
+                                    "The operation attempted to read past the oldest stream record "
+                                    "in a shard.");
     }
     if (rc < 0) {
-        return cp__dyn_fail(&c, rc);
+        return cp__dynamo_fail(&c, rc);
     }
     if (s.to != OPEN_END && next >= s.to) {
         ended = 1;

@@ -22,7 +22,7 @@ typedef struct tx_item {
     int has_table;
     cp_buf item;
     int has_item;
-    cp__dyn_exprs x;
+    cp__dynamo_exprs x;
     cp_slice rvf;
     int has_rvf, old_on_fail;
     cp_expr *expr;
@@ -41,7 +41,7 @@ typedef struct tx_req {
     int has_items;
     cp_slice token, rcc, ricm;
     int has_token, has_rcc, has_ricm;
-    cp__dyn_verr verr;
+    cp__dynamo_verr verr;
     int any_failed; /* committer thread: some condition failed */
 } tx_req;
 
@@ -49,9 +49,9 @@ static const char *const ACTIONS[] = {"ConditionCheck", "Put", "Delete", "Update
 static const cp_write_kind KINDS[] = {CP_WRITE_CHECK, CP_WRITE_PUT, CP_WRITE_DELETE,
                                       CP_WRITE_UPDATE};
 
-static int read_action(cp__dyn_call *c, tx_req *r, tx_item *it, cp_write_kind kind)
+static int read_action(cp__dynamo_call *c, tx_req *r, tx_item *it, cp_write_kind kind)
 {
-    int rc = cp__dyn_obj(c, "structure");
+    int rc = cp__dynamo_obj(c, "structure");
     if (rc <= 0) {
         return rc;
     }
@@ -59,17 +59,17 @@ static int read_action(cp__dyn_call *c, tx_req *r, tx_item *it, cp_write_kind ki
     it->kind = kind;
     const char *item_member = kind == CP_WRITE_PUT ? "Item" : "Key";
     cp_slice m;
-    while ((rc = cp__dyn_member(c, &m)) == 1) {
-        if (cp__dyn_is(m, "TableName")) {
-            rc = cp__dyn_str(c, &it->table, &it->has_table);
-        } else if (cp__dyn_is(m, item_member)) {
+    while ((rc = cp__dynamo_member(c, &m)) == 1) {
+        if (cp__dynamo_is(m, "TableName")) {
+            rc = cp__dynamo_str(c, &it->table, &it->has_table);
+        } else if (cp__dynamo_is(m, item_member)) {
             cp_buf_reset(&it->item);
-            rc = cp__dyn_item(c, &it->item);
+            rc = cp__dynamo_item(c, &it->item);
             it->has_item = rc == 1;
-        } else if (!r->get && cp__dyn_is(m, "ReturnValuesOnConditionCheckFailure")) {
-            rc = cp__dyn_str(c, &it->rvf, &it->has_rvf);
-        } else if ((rc = cp__dyn_exprs_member(c, m, &it->x, &r->verr)) == CP__DYN_UNKNOWN) {
-            rc = cp__dyn_skip(c);
+        } else if (!r->get && cp__dynamo_is(m, "ReturnValuesOnConditionCheckFailure")) {
+            rc = cp__dynamo_str(c, &it->rvf, &it->has_rvf);
+        } else if ((rc = cp__dynamo_exprs_member(c, m, &it->x, &r->verr)) == CP__DYNAMO_UNKNOWN) {
+            rc = cp__dynamo_skip(c);
         }
         if (rc < 0) {
             return rc;
@@ -78,25 +78,25 @@ static int read_action(cp__dyn_call *c, tx_req *r, tx_item *it, cp_write_kind ki
     return rc;
 }
 
-static int tx_member(cp__dyn_call *c, cp_slice name, void *ctx)
+static int tx_member(cp__dynamo_call *c, cp_slice name, void *ctx)
 {
     tx_req *r = ctx;
-    if (cp__dyn_is(name, "ClientRequestToken") && !r->get) {
-        return cp__dyn_str(c, &r->token, &r->has_token);
+    if (cp__dynamo_is(name, "ClientRequestToken") && !r->get) {
+        return cp__dynamo_str(c, &r->token, &r->has_token);
     }
-    if (cp__dyn_is(name, "ReturnConsumedCapacity")) {
-        return cp__dyn_str(c, &r->rcc, &r->has_rcc);
+    if (cp__dynamo_is(name, "ReturnConsumedCapacity")) {
+        return cp__dynamo_str(c, &r->rcc, &r->has_rcc);
     }
-    if (cp__dyn_is(name, "ReturnItemCollectionMetrics") && !r->get) {
-        return cp__dyn_str(c, &r->ricm, &r->has_ricm);
+    if (cp__dynamo_is(name, "ReturnItemCollectionMetrics") && !r->get) {
+        return cp__dynamo_str(c, &r->ricm, &r->has_ricm);
     }
-    if (!cp__dyn_is(name, "TransactItems")) {
-        return CP__DYN_UNKNOWN;
+    if (!cp__dynamo_is(name, "TransactItems")) {
+        return CP__DYNAMO_UNKNOWN;
     }
-    int rc = cp__dyn_arr(c);
+    int rc = cp__dynamo_arr(c);
     r->has_items = rc == 1;
-    while (rc == 1 && (rc = cp__dyn_arr_more(c)) == 1) {
-        if ((rc = cp__dyn_obj(c, "structure")) < 0) {
+    while (rc == 1 && (rc = cp__dynamo_arr_more(c)) == 1) {
+        if ((rc = cp__dynamo_obj(c, "structure")) < 0) {
             return rc;
         }
         if (rc == 0) {
@@ -120,15 +120,15 @@ static int tx_member(cp__dyn_call *c, cp_slice name, void *ctx)
         tx_item *it = &r->items[r->n++];
         memset(it, 0, sizeof(*it));
         cp_slice m;
-        while ((rc = cp__dyn_member(c, &m)) == 1) {
+        while ((rc = cp__dynamo_member(c, &m)) == 1) {
             int a = -1;
             for (int i = 0; ACTIONS[i]; i++) {
-                if (r->get ? i == 0 && cp__dyn_is(m, "Get") : cp__dyn_is(m, ACTIONS[i])) {
+                if (r->get ? i == 0 && cp__dynamo_is(m, "Get") : cp__dynamo_is(m, ACTIONS[i])) {
                     a = i;
                 }
             }
-            rc =
-                a < 0 ? cp__dyn_skip(c) : read_action(c, r, it, r->get ? CP_WRITE_CHECK : KINDS[a]);
+            rc = a < 0 ? cp__dynamo_skip(c)
+                       : read_action(c, r, it, r->get ? CP_WRITE_CHECK : KINDS[a]);
             if (rc < 0) {
                 return rc;
             }
@@ -147,7 +147,7 @@ static void tx_req_free(tx_req *r)
         tx_item *it = &r->items[i];
         cp_buf_free(&it->item);
         cp_buf_free(&it->old);
-        cp__dyn_exprs_free(&it->x);
+        cp__dynamo_exprs_free(&it->x);
         cp_expr_free(it->expr);
         if (it->have_t) {
             cp_table_info_clear(&it->t);
@@ -176,20 +176,20 @@ static const char *kind_path(const tx_req *r, cp_write_kind k)
 }
 
 /* Everything up to the store call: constraints, actions, expressions, tables, keys, duplicates. */
-static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
+static int tx_prepare(cp__dynamo_call *c, tx_req *r, cp__dynamo_rcc *mode)
 {
     cp_err deferred;
-    int rc = cp__dyn_read_request(c, tx_member, r, &deferred);
+    int rc = cp__dynamo_read_request(c, tx_member, r, &deferred);
     if (rc < 0) {
         return rc;
     }
-    cp__dyn_verr *v = &r->verr;
+    cp__dynamo_verr *v = &r->verr;
     if (!r->has_items) {
-        cp__dyn_verr_add(v, NULL, "transactItems", "Member must not be null");
+        cp__dynamo_verr_add(v, NULL, "transactItems", "Member must not be null");
     } else if (r->n < 1 || r->n + r->extra > TRANSACT_MAX) {
-        cp__dyn_verr_add(v, "[...]", "transactItems",
-                         r->n < 1 ? "Member must have length greater than or equal to 1"
-                                  : "Member must have length less than or equal to 100");
+        cp__dynamo_verr_add(v, "[...]", "transactItems",
+                            r->n < 1 ? "Member must have length greater than or equal to 1"
+                                     : "Member must have length less than or equal to 100");
     }
     for (size_t i = 0; i < r->n && r->n <= TRANSACT_MAX; i++) {
         tx_item *it = &r->items[i];
@@ -199,31 +199,32 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
         char path[128];
         snprintf(path, sizeof(path), "transactItems.%zu.member.%s.tableName", i + 1,
                  kind_path(r, it->kind));
-        cp__dyn_check_table_name(v, it->table, it->has_table, path);
+        cp__dynamo_check_table_name(v, it->table, it->has_table, path);
         if (!it->has_item) {
             snprintf(path, sizeof(path), "transactItems.%zu.member.%s.%s", i + 1,
                      kind_path(r, it->kind), it->kind == CP_WRITE_PUT ? "item" : "key");
-            cp__dyn_verr_add(v, NULL, path, "Member must not be null");
+            cp__dynamo_verr_add(v, NULL, path, "Member must not be null");
         }
         if (it->has_rvf) {
             static const char *const names[] = {"ALL_OLD", "NONE", NULL};
             snprintf(path, sizeof(path),
                      "transactItems.%zu.member.%s.returnValuesOnConditionCheckFailure", i + 1,
                      kind_path(r, it->kind));
-            it->old_on_fail = cp__dyn_check_enum(v, it->rvf, path, names, "ALL_OLD, NONE") == 0;
+            it->old_on_fail = cp__dynamo_check_enum(v, it->rvf, path, names, "ALL_OLD, NONE") == 0;
         }
     }
     if (r->has_token && (r->token.len < 1 || r->token.len > 36)) {
-        cp__dyn_verr_add_s(v, r->token, "clientRequestToken",
-                           r->token.len < 1 ? "Member must have length greater than or equal to 1"
-                                            : "Member must have length less than or equal to 36");
+        cp__dynamo_verr_add_s(v, r->token, "clientRequestToken",
+                              r->token.len < 1
+                                  ? "Member must have length greater than or equal to 1"
+                                  : "Member must have length less than or equal to 36");
     }
-    *mode = cp__dyn_rcc_parse(v, r->rcc, r->has_rcc);
+    *mode = cp__dynamo_rcc_parse(v, r->rcc, r->has_rcc);
     if (r->has_ricm) {
         static const char *const names[] = {"SIZE", "NONE", NULL};
-        cp__dyn_check_enum(v, r->ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
+        cp__dynamo_check_enum(v, r->ricm, "returnItemCollectionMetrics", names, "SIZE, NONE");
     }
-    if ((rc = cp__dyn_verr_done(v, c)) < 0) {
+    if ((rc = cp__dynamo_verr_done(v, c)) < 0) {
         return rc;
     }
     if (deferred.code != CP_OK) {
@@ -251,7 +252,7 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
                         : it->kind == CP_WRITE_PUT    ? CP_EXPR_OP_PUT
                         : it->kind == CP_WRITE_DELETE ? CP_EXPR_OP_DELETE
                                                       : CP_EXPR_OP_UPDATE;
-        if ((rc = cp__dyn_exprs_compile(c, &it->x, op, &it->expr)) < 0) {
+        if ((rc = cp__dynamo_exprs_compile(c, &it->x, op, &it->expr)) < 0) {
             return rc;
         }
         if (op == CP_EXPR_OP_CHECK && !cp_expr_has_condition(it->expr)) {
@@ -264,19 +265,19 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
     size_t *ends = cp_calloc(r->n + 1, sizeof(*ends));
     for (size_t i = 0; rc >= 0 && i < r->n; i++) {
         tx_item *it = &r->items[i];
-        if ((rc = cp__dyn_table(c, cp__dyn_table_name(c, it->table), &it->t)) < 0) {
+        if ((rc = cp__dynamo_table(c, cp__dynamo_table_name(c, it->table), &it->t)) < 0) {
             break;
         }
         it->have_t = 1;
         cp_slice item = cp_buf_slice(&it->item);
-        if ((rc = cp__dyn_check_key(c, &it->t, item, it->kind == CP_WRITE_PUT)) < 0) {
+        if ((rc = cp__dynamo_check_key(c, &it->t, item, it->kind == CP_WRITE_PUT)) < 0) {
             break;
         }
-        cp_expr_keys keys = cp__dyn_expr_keys(&it->t);
+        cp_expr_keys keys = cp__dynamo_expr_keys(&it->t);
         if (!r->get && (rc = cp_expr_check_keys(it->expr, &keys, &c->err)) < 0) {
             break;
         }
-        cp__dyn_key_id(&it->t, item, &ids);
+        cp__dynamo_key_id(&it->t, item, &ids);
         ends[i] = ids.len;
         for (size_t j = 0; j < i; j++) {
             size_t si = i ? ends[i - 1] : 0, sj = j ? ends[j - 1] : 0;
@@ -298,7 +299,7 @@ static int tx_prepare(cp__dyn_call *c, tx_req *r, cp__dyn_rcc *mode)
 typedef struct tx_op {
     tx_req *r;
     size_t i;
-    cp__dyn_upd upd;
+    cp__dynamo_upd upd;
 } tx_op;
 
 /* Committer thread. Records a failed condition and lets the group go on, so every condition is
@@ -326,7 +327,7 @@ static int tx_update(void *ctx, cp_slice cur, cp_buf *out, cp_err *err)
         cp_buf_append(out, keep.p, keep.len);
         return CP_OK;
     }
-    return cp__dyn_update_cb(&o->upd, cur, out, err);
+    return cp__dynamo_update_cb(&o->upd, cur, out, err);
 }
 
 static void put_reason(cp_buf *out, const char *code, const char *msg, cp_slice item)
@@ -344,7 +345,7 @@ static void put_reason(cp_buf *out, const char *code, const char *msg, cp_slice 
 }
 
 /* TransactionCanceledException with one reason per action, codes[i] NULL meaning "None". */
-static int fail_canceled(cp__dyn_call *c, tx_req *r, const char *const *codes,
+static int fail_canceled(cp__dynamo_call *c, tx_req *r, const char *const *codes,
                          const char *const *msgs)
 {
     cp_buf extra = CP_BUF_INIT, msg = CP_BUF_INIT;
@@ -370,7 +371,7 @@ static int fail_canceled(cp__dyn_call *c, tx_req *r, const char *const *codes,
 }
 
 /* ConsumedCapacity list: one entry per table, in first-use order. */
-static void put_tx_capacity(cp_buf *out, cp__dyn_rcc mode, const tx_req *r, const double *units)
+static void put_tx_capacity(cp_buf *out, cp__dynamo_rcc mode, const tx_req *r, const double *units)
 {
     if (mode == CP__RCC_NONE) {
         return;
@@ -392,7 +393,7 @@ static void put_tx_capacity(cp_buf *out, cp__dyn_rcc mode, const tx_req *r, cons
             }
         }
         cp_buf_puts(out, first ? "" : ",");
-        cp__dyn_capacity_entry(out, mode, r->items[i].t.name, sum);
+        cp__dynamo_capacity_entry(out, mode, r->items[i].t.name, sum);
         first = 0;
     }
     cp_buf_putc(out, ']');
@@ -402,14 +403,14 @@ static const char THROTTLED[] =
     "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
     "scaling your table or index so please try again shortly.";
 
-int cp__dyn_transact_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_transact_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     tx_req r = {0};
-    cp__dyn_rcc mode = CP__RCC_NONE;
+    cp__dynamo_rcc mode = CP__RCC_NONE;
     int rc = tx_prepare(&c, &r, &mode);
     if (rc < 0) {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
         tx_req_free(&r);
         return rc;
     }
@@ -422,8 +423,8 @@ int cp__dyn_transact_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     for (size_t i = 0; i < r.n; i++) {
         tx_item *it = &r.items[i];
         cp_slice item = cp_buf_slice(&it->item);
-        double w = 2 * (it->kind == CP_WRITE_PUT ? cp__dyn_write_units(cp_item_size(item)) : 1);
-        if (cp__dyn_admit(&c, &it->t, item, 0, w) != CP_OK) {
+        double w = 2 * (it->kind == CP_WRITE_PUT ? cp__dynamo_write_units(cp_item_size(item)) : 1);
+        if (cp__dynamo_admit(&c, &it->t, item, 0, w) != CP_OK) {
             codes[i] = "ThrottlingError";
             msgs[i] = THROTTLED;
             throttled = 1;
@@ -443,7 +444,7 @@ int cp__dyn_transact_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     }
     rc = cp_db_write(c.api->db, ops, r.n, CP_WRITE_ATOMIC, &c.err);
     if (rc < 0) {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
         goto out;
     }
     int failed = r.any_failed;
@@ -465,7 +466,7 @@ int cp__dyn_transact_write(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     for (size_t i = 0; i < r.n; i++) {
         size_t a = ops[i].old_item.len ? cp_item_size(cp_buf_slice(&ops[i].old_item)) : 0;
         size_t b = ops[i].new_item.len ? cp_item_size(cp_buf_slice(&ops[i].new_item)) : 0;
-        units[i] = 2 * cp__dyn_write_units(a > b ? a : b);
+        units[i] = 2 * cp__dynamo_write_units(a > b ? a : b);
     }
     cp_buf_putc(&resp->body, '{');
     put_tx_capacity(&resp->body, mode, &r, units);
@@ -492,14 +493,14 @@ out:
 /* ------------------------------------------------------------------------------------------ */
 /* TransactGetItems                                                                            */
 
-int cp__dyn_transact_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+int cp__dynamo_transact_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dyn_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
+    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
     tx_req r = {.get = 1};
-    cp__dyn_rcc mode = CP__RCC_NONE;
+    cp__dynamo_rcc mode = CP__RCC_NONE;
     int rc = tx_prepare(&c, &r, &mode);
     if (rc < 0) {
-        rc = cp__dyn_fail(&c, rc);
+        rc = cp__dynamo_fail(&c, rc);
         tx_req_free(&r);
         return rc;
     }
@@ -508,7 +509,7 @@ int cp__dyn_transact_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     double *units = cp_calloc(r.n, sizeof(*units));
     int throttled = 0;
     for (size_t i = 0; i < r.n; i++) {
-        if (cp__dyn_admit(&c, &r.items[i].t, cp_buf_slice(&r.items[i].item), 2, 0) != CP_OK) {
+        if (cp__dynamo_admit(&c, &r.items[i].t, cp_buf_slice(&r.items[i].item), 2, 0) != CP_OK) {
             codes[i] = "ThrottlingError";
             msgs[i] = THROTTLED;
             throttled = 1;
@@ -527,16 +528,16 @@ int cp__dyn_transact_get(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
             cp_buf_puts(out, i ? "," : "");
             if (grc == CP_ENOTFOUND) {
                 cp_buf_puts(out, "{}");
-                units[i] = 2 * cp__dyn_read_units(0, 1);
+                units[i] = 2 * cp__dynamo_read_units(0, 1);
             } else if (grc < 0) {
-                rc = cp__dyn_fail(&c, grc);
+                rc = cp__dynamo_fail(&c, grc);
             } else {
                 cp_buf_reset(&proj);
                 cp_expr_project(it->expr, cp_buf_slice(&item), &proj);
                 cp_buf_puts(out, "{\"Item\":");
                 cp_item_to_json(cp_buf_slice(&proj), out);
                 cp_buf_putc(out, '}');
-                units[i] = 2 * cp__dyn_read_units(cp_item_size(cp_buf_slice(&item)), 1);
+                units[i] = 2 * cp__dynamo_read_units(cp_item_size(cp_buf_slice(&item)), 1);
             }
         }
         if (rc == CP_OK) {
