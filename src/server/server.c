@@ -17,6 +17,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "delivery/api.h"
+#include "delivery/engine.h"
 #include "dynamo/dynamo.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -24,6 +26,10 @@
 #include "lambda/api.h"
 #include "objects/bucket.h"
 #include "objects/s3api.h"
+#include "server/firehose.h"
+#include "server/invoke.h"
+#include "server/metrics.h"
+#include "server/status.h"
 
 #define MAINTENANCE_EVERY_MS 60000
 #define LOG_KEEP_MS          (24LL * 3600 * 1000) /* DynamoDB Streams keep 24 hours */
@@ -35,10 +41,14 @@ struct cp_server {
     cp_bucket_store *buckets;
     cp_s3api *s3;
     cp_lambda *lambda;
+    cp_invoker *invoker;
+    cp_delivery *delivery;
+    cp_firehose_backend firehose;
     cp_dynamo_api *dynamo;
     cp_kinesis_api *kinesis;
     cp_aws_router *aws;
     cp_http_router *http;
+    cp_metrics *metrics;
     cp_http_server *listener;
     cp_sigv4_cred *creds;
     size_t ncreds;
@@ -59,6 +69,37 @@ static int health(void *ctx, const cp_http_req *req, cp_http_resp *resp)
     cp_http_resp_add_header(resp, "Content-Type", CP_SLICE("application/json"));
     cp_buf_printf(&resp->body, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld}",
                   CP_VERSION, (long long) ((cp_clock_now_ms() - s->started_ms) / 1000));
+    return CP_OK;
+}
+
+/* POST /changepipe/v1/drain[?stream=NAME]: flush every delivery buffer after reading the
+ * sources to their end (a changepipe extension, for load --verify and tests). */
+static int drain(void *ctx, const cp_http_req *req, cp_http_resp *resp)
+{
+    cp_server *s = ctx;
+    cp_slice only = {NULL, 0};
+    cp_http_req_query_param(req, "stream", &only);
+    cp_buf names = CP_BUF_INIT;
+    size_t n = 0;
+    cp_delivery_list(s->delivery, NULL, 100000, &names, &n, NULL);
+    const char *name = names.p;
+    int rc = CP_OK;
+    cp_err err = {0};
+    /* The change relay first: what the table committed must be in the streams. */
+    cp_outbox_sync(s->outbox, 120000);
+    for (size_t i = 0; i < n && rc == CP_OK; i++, name += strlen(name) + 1) {
+        if (!only.len || cp_slice_eq(only, cp_slice_str(name))) {
+            rc = cp_delivery_drain(s->delivery, name, 1, 300000, &err);
+        }
+    }
+    cp_buf_free(&names);
+    cp_http_resp_add_header(resp, "Content-Type", CP_SLICE("application/json"));
+    if (rc != CP_OK) {
+        resp->status = 503;
+        cp_buf_printf(&resp->body, "{\"drained\":false,\"message\":\"%s\"}", err.msg);
+    } else {
+        cp_buf_puts(&resp->body, "{\"drained\":true}");
+    }
     return CP_OK;
 }
 
@@ -194,9 +235,42 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
         cp_server_close(s);
         return rc;
     }
+    rc = cp_invoker_new(s->lambda, cfg->lambda_endpoints, &s->invoker, err);
+    cp_delivery_opts deo = {.data_dir = cfg->data,
+                            .streams = s->streams,
+                            .sink = &cp_sink_localfs,
+                            .sink_ctx = s->buckets,
+                            .region = cfg->region,
+                            .invoke = cp_invoker_invoke,
+                            .invoke_ctx = s->invoker,
+                            .max_active_partitions = (uint32_t) cfg->max_active_partitions,
+                            .no_fsync = cfg->no_fsync};
+    if (rc == CP_OK) {
+        rc = cp_delivery_open(&deo, &s->delivery, err);
+    }
+    if (rc != CP_OK) {
+        cp_server_close(s);
+        return rc;
+    }
+    cp_firehose_backend_init(&s->firehose, s->delivery);
+    cp_firehose_api_cfg fc = {.backend = &s->firehose,
+                              .parse = {.strict = cfg->strict, .region = cfg->region}};
+    if (cp_firehose_api_register(s->aws, &fc) != CP_OK) {
+        cp_server_close(s);
+        return cp_err_set(err, CP_EINVAL, "cannot register the Firehose API");
+    }
     s->s3 = cp_s3api_new(s->buckets, s->creds ? s->aws : NULL);
+    s->metrics = cp_metrics_new(cp_http_router_handle, s->http);
     cp_http_router_add(s->http, "GET", "/health", 0, health, s);
-    cp_lambda_api_mount(s->http, s->lambda);
+    cp_http_router_add(s->http, "GET", "/metrics", 0, cp_metrics_prometheus_handler, s->metrics);
+    cp_http_router_add(s->http, "GET", "/status.json", 0, cp_metrics_json_handler, s->metrics);
+    cp_http_router_add(s->http, "GET", "/", 0, cp_status_page, NULL);
+    cp_http_router_add(s->http, "POST", "/changepipe/v1/drain", 0, drain, s);
+    if (s->creds) {
+        cp_lambda_api_mount_signed(s->http, s->lambda, s->aws);
+    } else {
+        cp_lambda_api_mount(s->http, s->lambda);
+    }
     cp_aws_mount(s->aws, s->http);
     cp_http_router_set_fallback(s->http, cp_s3api_handle, s->s3);
 
@@ -204,11 +278,13 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
                       .port = port,
                       .max_body = (size_t) cfg->max_body,
                       .idle_timeout_s = (unsigned) (cfg->idle_timeout / 1000),
-                      .handler = cp_http_router_handle,
-                      .ctx = s->http};
+                      .handler = cp_metrics_handle,
+                      .ctx = s->metrics};
     rc = cp_http_server_open(&hc, &s->listener, err);
     if (rc == CP_OK) {
         cp_lambda_attach(s->lambda, s->listener, NULL);
+        cp_metrics_sources ms = {s->db, s->outbox, s->delivery, s->lambda, s->listener};
+        cp_metrics_set_sources(s->metrics, &ms);
     }
     if (rc == CP_OK && cfg->ready_file && *cfg->ready_file) {
         rc = write_ready_file(cfg->ready_file, host, cp_http_server_port(s->listener), err);
@@ -242,12 +318,19 @@ void cp_server_close(cp_server *s)
     if (s->maintenance_running) {
         pthread_join(s->maintenance, NULL);
     }
+    /* Refuse new work; end Lambda long polls and invocations (delivery workers inside one
+     * return at once); stop delivery; drain in-flight requests; then free Lambda. */
     if (s->listener) {
-        /* Refuse new work, let Lambda long-polls return, then drain in-flight requests. */
         cp_http_server_quiesce(s->listener);
     }
-    cp_lambda_close(s->lambda);
+    if (s->lambda) {
+        cp_lambda_shutdown(s->lambda);
+    }
+    cp_delivery_close(s->delivery);
     cp_http_server_close(s->listener);
+    cp_lambda_close(s->lambda);
+    cp_metrics_free(s->metrics);
+    cp_invoker_free(s->invoker);
     cp_s3api_free(s->s3);
     cp_dynamo_api_free(s->dynamo);
     cp_kinesis_api_free(s->kinesis);

@@ -22,6 +22,8 @@ typedef struct cp_server_cfg {
     int64_t max_body;      /* request body limit in bytes */
     int64_t idle_timeout;  /* ms before an idle connection is closed */
     int64_t lambda_concurrency; /* instances per function */
+    char *lambda_endpoints;     /* name=url,... : functions served by other Invoke endpoints */
+    int64_t max_active_partitions; /* per delivery stream (AWS's default quota is 500) */
     int strict;            /* enforce every AWS create-time rule (delivery streams) */
     int emulate_limits;    /* answer AWS's throttling errors past on-demand limits */
     int no_fsync;          /* benchmarks only: skip fsync on the write path */

@@ -279,6 +279,7 @@ struct cp_db {
     pthread_t committer;
     int64_t last_ts_us;
     _Atomic uint64_t applied; /* log position after the last applied record */
+    _Atomic uint64_t ops, ops_refused, changes, groups;
 };
 
 static cp_table_info *cache_find(cp_db *db, const char *name, size_t *at)
@@ -573,6 +574,9 @@ static int run_group(cp_db *db, request *list, group *g, cp_err *err)
     }
     for (request *rq = list; rq; rq = rq->next) {
         apply_request(db, txn, g, rq);
+        for (size_t i = 0; i < rq->n; i++) {
+            atomic_fetch_add(rq->ops[i].rc == CP_OK ? &db->ops : &db->ops_refused, 1);
+        }
     }
     if (g->n == 0) {
         mdb_txn_abort(txn); /* nothing changed: nothing to log or commit */
@@ -609,6 +613,8 @@ static int run_group(cp_db *db, request *list, group *g, cp_err *err)
         return mdb_fail(err, mrc, "commit");
     }
     db->applied = pos;
+    atomic_fetch_add(&db->changes, g->n);
+    atomic_fetch_add(&db->groups, 1);
     return CP_OK;
 }
 
@@ -1538,6 +1544,14 @@ int cp_db_table_stats(cp_db *db, uint32_t table_id, uint64_t *items, uint64_t *b
 /* ------------------------------------------------------------------------------------------
  * Change log access and small metadata.
  * ---------------------------------------------------------------------------------------- */
+
+void cp_db_counters_get(cp_db *db, cp_db_counters *out)
+{
+    out->ops = atomic_load(&db->ops);
+    out->ops_refused = atomic_load(&db->ops_refused);
+    out->changes = atomic_load(&db->changes);
+    out->groups = atomic_load(&db->groups);
+}
 
 cp_seglog *cp_db_log(cp_db *db)
 {

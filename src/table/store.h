@@ -190,6 +190,18 @@ typedef struct cp_db_scan {
 /* Visit the items of a table (or one segment of it) in the store's deterministic order. */
 int cp_db_scan_items(cp_db *db, const cp_db_scan *s, cp_db_visit visit, void *ctx, cp_err *err);
 
+/* ---- Counters ---- */
+
+typedef struct cp_db_counters {
+    uint64_t ops;         /* write operations applied (each op of a cp_db_write) */
+    uint64_t ops_refused; /* ops that failed: condition, validation, missing table */
+    uint64_t changes;     /* change records committed (ops that changed an item) */
+    uint64_t groups;      /* group commits (change-log fsyncs) */
+} cp_db_counters;
+
+/* Counters since open. Thread-safe. */
+void cp_db_counters_get(cp_db *db, cp_db_counters *out);
+
 /* ---- The change log ---- */
 
 /* The store's change log, for change capture readers (cdc). Borrowed: valid until cp_db_close.
