@@ -395,13 +395,15 @@ static const char *param(const cp_ds_processor *p, const char *name)
 static int check_processors(const cp_ds_config *cfg, cp_ds_err *err)
 {
     for (size_t i = 0; i < cfg->nprocessors; i++) {
-        const cp_ds_processor *p = &cfg->processors[i];
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(cfg->processors[j].type, p->type) == 0) {
+            if (strcmp(cfg->processors[j].type, cfg->processors[i].type) == 0) {
                 return cp_ds_fail(err, IAE, "Only one processor of type %s is supported",
-                                  p->type);
+                                  cfg->processors[i].type);
             }
         }
+    }
+    for (size_t i = 0; i < cfg->nprocessors; i++) {
+        const cp_ds_processor *p = &cfg->processors[i];
         for (size_t j = 0; j < p->nparams; j++) {
             for (size_t k = 0; k < j; k++) {
                 if (strcmp(p->params[k].name, p->params[j].name) == 0) {
@@ -525,15 +527,15 @@ static int format_conversion_enabled(const cp_ds_config *cfg)
 int cp_ds_validate(const cp_ds_config *cfg, const cp_ds_config *prev, const cp_ds_parse_opts *o,
                    cp_ds_err *err)
 {
+    if (prev && prev->dynamic_partitioning != cfg->dynamic_partitioning) {
+        return cp_ds_fail(err, IAE, MSG_DP_CHANGE); /* rule 17, before what would follow */
+    }
     int rc = check_s3(&cfg->s3, o, err);
     if (rc == CP_OK) {
         rc = check_prefixes(&cfg->s3, cfg->dynamic_partitioning, "", err);
     }
     if (rc == CP_OK) {
         rc = check_processors(cfg, err);
-    }
-    if (rc == CP_OK && prev && prev->dynamic_partitioning != cfg->dynamic_partitioning) {
-        rc = cp_ds_fail(err, IAE, MSG_DP_CHANGE); /* rule 17 */
     }
     if (rc == CP_OK && cfg->dynamic_partitioning) {
         rc = check_dynamic_partitioning(cfg, o, err);
@@ -716,6 +718,7 @@ static int parse_root(const cJSON *root, const cp_ds_parse_opts *o, int trusted,
                             "The source stream %s must be in the Firehose stream's region %s",
                             cfg->source_stream_arn, o->region);
         } else {
+            cp_ds_s3_defaults(&cfg->s3, cfg->dynamic_partitioning);
             rc = cp_ds_validate(cfg, NULL, o, err);
         }
     }

@@ -221,6 +221,7 @@ int cp_ds_config_apply_update(const cp_ds_config *cur, const cp_ds_update *u,
                         "stream has no S3 backup configuration yet");
     }
     if (rc == CP_OK) {
+        cp_ds_s3_defaults(&n->s3, n->dynamic_partitioning);
         rc = cp_ds_validate(n, cur, opts, err);
     }
     if (rc == CP_OK) {
