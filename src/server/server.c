@@ -44,6 +44,7 @@ struct cp_server {
     cp_invoker *invoker;
     cp_delivery *delivery;
     cp_firehose_backend firehose;
+    cp_firehose_api_cfg firehose_cfg; /* borrowed by the router */
     cp_dynamo_api *dynamo;
     cp_kinesis_api *kinesis;
     cp_aws_router *aws;
@@ -253,9 +254,10 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
         return rc;
     }
     cp_firehose_backend_init(&s->firehose, s->delivery);
-    cp_firehose_api_cfg fc = {.backend = &s->firehose,
-                              .parse = {.strict = cfg->strict, .region = cfg->region}};
-    if (cp_firehose_api_register(s->aws, &fc) != CP_OK) {
+    s->firehose_cfg = (cp_firehose_api_cfg){.backend = &s->firehose,
+                                            .parse = {.strict = cfg->strict,
+                                                      .region = cfg->region}};
+    if (cp_firehose_api_register(s->aws, &s->firehose_cfg) != CP_OK) {
         cp_server_close(s);
         return cp_err_set(err, CP_EINVAL, "cannot register the Firehose API");
     }
@@ -299,6 +301,21 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
     }
     *out = s;
     return CP_OK;
+}
+
+cp_bucket_store *cp_server_buckets(cp_server *s)
+{
+    return s->buckets;
+}
+
+cp_metrics *cp_server_metrics(cp_server *s)
+{
+    return s->metrics;
+}
+
+int cp_server_delivery_stats(cp_server *s, const char *name, cp_delivery_stats *out)
+{
+    return cp_delivery_stats_get(s->delivery, name, out, NULL);
 }
 
 uint16_t cp_server_port(const cp_server *s)

@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "delivery/engine.h"
+#include "objects/bucket.h"
+#include "server/metrics.h"
 
 typedef struct cp_server_cfg {
     char *listen;          /* HOST:PORT; port 0 picks a free one */
@@ -36,6 +39,12 @@ typedef struct cp_server cp_server;
 int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err);
 /* The bound port. */
 uint16_t cp_server_port(const cp_server *s);
+/* For in-process callers (the demo): the bucket store, the request metrics, and a delivery
+ * stream's counters. Borrowed until cp_server_close. */
+cp_bucket_store *cp_server_buckets(cp_server *s);
+cp_metrics *cp_server_metrics(cp_server *s);
+int cp_server_delivery_stats(cp_server *s, const char *name, cp_delivery_stats *out);
+
 /* Graceful stop: stop accepting, finish in-flight requests, stop the relays, flush, fsync,
  * close. NULL is a no-op. */
 void cp_server_close(cp_server *s);
