@@ -182,8 +182,7 @@ static int op_list(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     cp_v_int(&v, root, "Limit", "", 0, 1, 10000, &limit);
     const char *type = NULL, *start = NULL;
     cp_v_string(&v, root, "DeliveryStreamType", "", &cp_spec_stream_type, &type);
-    cp_v_string(&v, root, "ExclusiveStartDeliveryStreamName", "", &cp_spec_stream_name_opt,
-                &start);
+    cp_v_string(&v, root, "ExclusiveStartDeliveryStreamName", "", &cp_spec_stream_name_opt, &start);
     char *cursor = start ? cp_strdup(start) : NULL;
     char *want = type ? cp_strdup(type) : NULL;
     if ((rc = shape_result(req, resp, &v, root)) != CP_OK) {
@@ -499,8 +498,8 @@ static int mismatch(const cp_aws_req *req, cp_http_resp *resp, const cp_json_tok
                                "%s can not be converted to %s", from, want);
 }
 
-static int decode_data(const cp_aws_req *req, cp_http_resp *resp, const cp_json_tok *t,
-                       put_in *p, rec_in *r)
+static int decode_data(const cp_aws_req *req, cp_http_resp *resp, const cp_json_tok *t, put_in *p,
+                       rec_in *r)
 {
     cp_slice text = t->s;
     if (t->escaped) {
@@ -687,8 +686,8 @@ static int check_put(const cp_aws_req *req, cp_http_resp *resp, const put_in *p,
             } else if (r->len > CP_FH_MAX_RECORD_BYTES) {
                 /* Coral renders a blob as the Java ByteBuffer it was decoded into. */
                 char val[96];
-                snprintf(val, sizeof(val), "java.nio.HeapByteBuffer[pos=0 lim=%zu cap=%zu]",
-                         r->len, r->len);
+                snprintf(val, sizeof(val), "java.nio.HeapByteBuffer[pos=0 lim=%zu cap=%zu]", r->len,
+                         r->len);
                 cp_v_add(&v, val, path, "Member must have length less than or equal to %d",
                          CP_FH_MAX_RECORD_BYTES);
             }
@@ -757,8 +756,8 @@ static int do_put(void *ctx, const cp_aws_req *req, cp_http_resp *resp, int batc
     char id[CP_FH_RECORD_ID_SIZE];
     if (!batch) {
         if (codes[0] != CP_OK) {
-            rc = cp_aws_reply_error(resp, req->service, "ServiceUnavailableException",
-                                    "Slow down.");
+            rc =
+                cp_aws_reply_error(resp, req->service, "ServiceUnavailableException", "Slow down.");
             goto out;
         }
         cp_firehose_record_id(name, pos[0], id);
@@ -769,8 +768,9 @@ static int do_put(void *ctx, const cp_aws_req *req, cp_http_resp *resp, int batc
     for (size_t i = 0; i < p.n; i++) {
         failed += codes[i] != CP_OK;
     }
-    cp_buf_printf(&resp->body, "{\"FailedPutCount\":%zu,\"Encrypted\":false,"
-                               "\"RequestResponses\":[",
+    cp_buf_printf(&resp->body,
+                  "{\"FailedPutCount\":%zu,\"Encrypted\":false,"
+                  "\"RequestResponses\":[",
                   failed);
     for (size_t i = 0; i < p.n; i++) {
         cp_buf_puts(&resp->body, i ? "," : "");

@@ -64,13 +64,13 @@ typedef struct cp_firehose_backend {
      * answered per record as ServiceUnavailableException) or another CP_E* (InternalFailure)
      * and still returns CP_OK. CP_ENOTFOUND; CP_EINVAL when the stream is not DirectPut
      * (answered with CP_FH_MSG_KINESIS_PUT); CP_EINUSE when it is not ACTIVE; CP_EAGAIN. */
-    int (*put)(void *ctx, const char *name, const cp_slice *records, size_t n,
-               uint64_t *positions, int *codes, cp_err *err);
+    int (*put)(void *ctx, const char *name, const cp_slice *records, size_t n, uint64_t *positions,
+               int *codes, cp_err *err);
 } cp_firehose_backend;
 
 typedef struct cp_firehose_api_cfg {
     const cp_firehose_backend *backend;
-    const char *account;   /* 12 digits for ARNs and messages; NULL = "000000000000" */
+    const char *account;    /* 12 digits for ARNs and messages; NULL = "000000000000" */
     cp_ds_parse_opts parse; /* strict, compressions, backup_supported, zoneinfo_dir; region,
                              * account and now are filled per request */
 } cp_firehose_api_cfg;

@@ -23,28 +23,37 @@
  * prefix envelope, typo included, comes from terraform-provider-aws#13416; the dynamic
  * partitioning texts are the CloudFormation messages aws-cdk quotes). The rest is ours and is
  * listed in docs/delivery.md. */
-#define PREFIX_RULE    "Ths supplied prefix(es) do not satisfy the following constraint: "
-#define MSG_ONE_DEST   "Exactly one destination configuration is supported for a Firehose"
-#define MSG_DP_NS      "Dynamic Partitioning Namespaces can only be part of a prefix expression " \
-                       "when Dynamic Partitioning is enabled."
-#define MSG_DP_PROC    "Processing Configuration is not enabled when DataPartitioning is enabled"
-#define MSG_DP_PREFIX  "S3 Prefix should contain Dynamic Partitioning namespaces when Dynamic " \
-                       "Partitioning is enabled"
-#define MSG_DP_LAMBDA  "Lambda should be present when S3 Prefix contains keys from " \
-                       "partitionKeyFromLambda namespace"
-#define MSG_DP_QUERY   "MetadataExtraction processor should be present when S3 Prefix has " \
-                       "partitionKeyFromQuery namespace"
-#define MSG_JQ_KEYS    "MetaDataExtraction JQ Query can't contain keys that are not present in " \
-                       "the S3 Prefix expression"
-#define MSG_JQ_NO_DP   "class com.amazonaws.services.firehose.internal.model." \
-                       "MetadataExtractionProcessor can only be present when Dynamic " \
-                       "Partitioning is enabled."
-#define MSG_DP_SIZE    "BufferingHints.SizeInMBs must be at least 64 when Dynamic Partitioning " \
-                       "is enabled."
-#define MSG_DP_IVL     "BufferingHints.IntervalInSeconds must be at least 60 seconds when " \
-                       "Dynamic Partitioning is enabled."
-#define MSG_DP_CHANGE  "Dynamic Partitioning can only be enabled when a Firehose stream is " \
-                       "created, and cannot be disabled afterwards"
+#define PREFIX_RULE  "Ths supplied prefix(es) do not satisfy the following constraint: "
+#define MSG_ONE_DEST "Exactly one destination configuration is supported for a Firehose"
+#define MSG_DP_NS                                                                                  \
+    "Dynamic Partitioning Namespaces can only be part of a prefix expression "                     \
+    "when Dynamic Partitioning is enabled."
+#define MSG_DP_PROC "Processing Configuration is not enabled when DataPartitioning is enabled"
+#define MSG_DP_PREFIX                                                                              \
+    "S3 Prefix should contain Dynamic Partitioning namespaces when Dynamic "                       \
+    "Partitioning is enabled"
+#define MSG_DP_LAMBDA                                                                              \
+    "Lambda should be present when S3 Prefix contains keys from "                                  \
+    "partitionKeyFromLambda namespace"
+#define MSG_DP_QUERY                                                                               \
+    "MetadataExtraction processor should be present when S3 Prefix has "                           \
+    "partitionKeyFromQuery namespace"
+#define MSG_JQ_KEYS                                                                                \
+    "MetaDataExtraction JQ Query can't contain keys that are not present in "                      \
+    "the S3 Prefix expression"
+#define MSG_JQ_NO_DP                                                                               \
+    "class com.amazonaws.services.firehose.internal.model."                                        \
+    "MetadataExtractionProcessor can only be present when Dynamic "                                \
+    "Partitioning is enabled."
+#define MSG_DP_SIZE                                                                                \
+    "BufferingHints.SizeInMBs must be at least 64 when Dynamic Partitioning "                      \
+    "is enabled."
+#define MSG_DP_IVL                                                                                 \
+    "BufferingHints.IntervalInSeconds must be at least 60 seconds when "                           \
+    "Dynamic Partitioning is enabled."
+#define MSG_DP_CHANGE                                                                              \
+    "Dynamic Partitioning can only be enabled when a Firehose stream is "                          \
+    "created, and cannot be disabled afterwards"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Names                                                                                       */
@@ -69,11 +78,18 @@ const char *cp_ds_status_name(cp_ds_status s)
 
 const char *cp_ds_error_type_intern(const char *s)
 {
-    static const char *const known[] = {
-        "processing-failed",       "partitioning-failed",   "format-conversion-failed",
-        "decompression-failed",    "activePartitionExceeded", "s3-failed",
-        "json-validation-failed",  "http-endpoint-failed",  "splunk-failed",
-        "elasticsearch-failed",    "AmazonOpenSearchService-failed", NULL};
+    static const char *const known[] = {"processing-failed",
+                                        "partitioning-failed",
+                                        "format-conversion-failed",
+                                        "decompression-failed",
+                                        "activePartitionExceeded",
+                                        "s3-failed",
+                                        "json-validation-failed",
+                                        "http-endpoint-failed",
+                                        "splunk-failed",
+                                        "elasticsearch-failed",
+                                        "AmazonOpenSearchService-failed",
+                                        NULL};
     for (const char *const *k = known; s && *k; k++) {
         if (strcmp(*k, s) == 0) {
             return *k;
@@ -104,12 +120,17 @@ const char *cp_ds_config_extension(const cp_ds_config *cfg)
         return cfg->file_extension; /* replaces the default, never appended (1.3) */
     }
     switch (cfg->compression) {
-    case CP_DS_GZIP: return ".gz";
-    case CP_DS_ZIP: return ".zip";
+    case CP_DS_GZIP:
+        return ".gz";
+    case CP_DS_ZIP:
+        return ".zip";
     /* Live AWS names both Snappy flavours .snappy, whatever the docs say (1.5). */
-    case CP_DS_SNAPPY: return ".snappy";
-    case CP_DS_HADOOP_SNAPPY: return ".snappy";
-    default: return "";
+    case CP_DS_SNAPPY:
+        return ".snappy";
+    case CP_DS_HADOOP_SNAPPY:
+        return ".snappy";
+    default:
+        return "";
     }
 }
 
@@ -317,8 +338,9 @@ static int check_prefixes(const cp_ds_s3 *s, int dp, const char *what, cp_ds_err
                                       "expressions");
     }
     if (pf & CP_PREFIX_USES_ERRTYPE) {
-        return cp_ds_fail(err, IAE, PREFIX_RULE "Prefix can't contain "
-                                                "!{firehose:error-output-type}");
+        return cp_ds_fail(err, IAE,
+                          PREFIX_RULE "Prefix can't contain "
+                                      "!{firehose:error-output-type}");
     }
     if (ef & keys) {
         return cp_ds_fail(err, IAE,
@@ -365,8 +387,8 @@ static int check_s3(const cp_ds_s3 *s, const cp_ds_parse_opts *o, cp_ds_err *err
                           "{\"NoEncryptionConfig\":\"NoEncryption\"} (EncryptionConfiguration."
                           "KMSEncryptionConfig is not supported)");
     }
-    if (s->logging.enabled && (!s->logging.group || !*s->logging.group || !s->logging.stream ||
-                               !*s->logging.stream)) {
+    if (s->logging.enabled &&
+        (!s->logging.group || !*s->logging.group || !s->logging.stream || !*s->logging.stream)) {
         return cp_ds_fail(err, IAE,
                           "LogGroupName and LogStreamName are required when "
                           "CloudWatchLoggingOptions is enabled");
@@ -478,8 +500,8 @@ static int check_dynamic_partitioning(const cp_ds_config *cfg, const cp_ds_parse
     }
     if (rc == CP_OK && jq) {
         char *names[CP_DS_MAX_JQ_KEYS + 1] = {0};
-        int n = cp_prefix_jq_keys(param(jq, "MetadataExtractionQuery"), names,
-                                  CP_DS_MAX_JQ_KEYS + 1);
+        int n =
+            cp_prefix_jq_keys(param(jq, "MetadataExtractionQuery"), names, CP_DS_MAX_JQ_KEYS + 1);
         if (n > CP_DS_MAX_JQ_KEYS) {
             rc = cp_ds_fail(err, IAE, "MetadataExtraction JQ Query can't contain more than %d keys",
                             CP_DS_MAX_JQ_KEYS);
@@ -629,8 +651,8 @@ static int same_region(const char *arn, const char *region)
 }
 
 /* The shape pass and, unless `trusted`, the semantic rules. */
-static int parse_root(const cJSON *root, const cp_ds_parse_opts *o, int trusted,
-                      cp_ds_config **out, cp_ds_err *err)
+static int parse_root(const cJSON *root, const cp_ds_parse_opts *o, int trusted, cp_ds_config **out,
+                      cp_ds_err *err)
 {
     *out = NULL;
     cp_vctx v;
@@ -865,8 +887,8 @@ void cp_ds_config_to_json(const cp_ds_config *cfg, cp_buf *o)
         put_kv(o, &f2, "KeyARN", cfg->sse_key_arn);
         cp_buf_putc(o, '}');
     }
-    put_key(o, &first, cfg->legacy_s3 ? "S3DestinationConfiguration"
-                                      : "ExtendedS3DestinationConfiguration");
+    put_key(o, &first,
+            cfg->legacy_s3 ? "S3DestinationConfiguration" : "ExtendedS3DestinationConfiguration");
     persist_s3(o, &cfg->s3, !cfg->legacy_s3);
     if (!cfg->legacy_s3) {
         if (cfg->processing_given) {
@@ -951,8 +973,9 @@ void cp_ds_config_to_json(const cp_ds_config *cfg, cp_buf *o)
     cp_json_put_kv_str(o, "Region", cp_slice_str(cfg->region ? cfg->region : ""));
     cp_buf_putc(o, ',');
     cp_json_put_kv_str(o, "Account", cp_slice_str(cfg->account ? cfg->account : ""));
-    cp_buf_printf(o, ",\"VersionId\":%u,\"CreateTimestamp\":%lld,\"LastUpdateTimestamp\":%lld,"
-                     "\"DeliveryStartTimestamp\":%lld}",
+    cp_buf_printf(o,
+                  ",\"VersionId\":%u,\"CreateTimestamp\":%lld,\"LastUpdateTimestamp\":%lld,"
+                  "\"DeliveryStartTimestamp\":%lld}",
                   cfg->version, (long long) cfg->create_ms, (long long) cfg->update_ms,
                   (long long) cfg->start_ms);
     cp_buf_putc(o, '}');

@@ -96,19 +96,19 @@ typedef struct cp_ds_logging {
 
 /* The members every S3 destination shape shares (S3DestinationConfiguration, the Extended
  * one, their Update forms, S3BackupConfiguration). String members are NULL when not given. */
-#define CP_DS_S3_MEMBERS                                                                          \
-    char *role_arn;                                                                               \
-    char *bucket_arn;                                                                             \
-    char *prefix;              /* as given; NULL = absent (the default prefix applies) */         \
-    char *error_output_prefix; /* as given; NULL = absent */                                      \
-    int size_given;            /* BufferingHints.SizeInMBs given */                               \
-    int interval_given;        /* BufferingHints.IntervalInSeconds given */                       \
-    uint32_t size_mb;          /* effective (default applied) */                                  \
-    uint32_t interval_s;       /* effective */                                                    \
-    int compression_given;                                                                        \
-    cp_ds_compression compression; /* effective */                                               \
-    int encryption_given;                                                                         \
-    char *kms_key_arn; /* KMSEncryptionConfig.AWSKMSKeyARN; NULL = NoEncryption */                \
+#define CP_DS_S3_MEMBERS                                                                           \
+    char *role_arn;                                                                                \
+    char *bucket_arn;                                                                              \
+    char *prefix;              /* as given; NULL = absent (the default prefix applies) */          \
+    char *error_output_prefix; /* as given; NULL = absent */                                       \
+    int size_given;            /* BufferingHints.SizeInMBs given */                                \
+    int interval_given;        /* BufferingHints.IntervalInSeconds given */                        \
+    uint32_t size_mb;          /* effective (default applied) */                                   \
+    uint32_t interval_s;       /* effective */                                                     \
+    int compression_given;                                                                         \
+    cp_ds_compression compression; /* effective */                                                 \
+    int encryption_given;                                                                          \
+    char *kms_key_arn; /* KMSEncryptionConfig.AWSKMSKeyARN; NULL = NoEncryption */                 \
     cp_ds_logging logging;
 
 typedef struct cp_ds_s3 {
@@ -117,9 +117,9 @@ typedef struct cp_ds_s3 {
 
 /* changepipe's extension options ("ChangepipeOptions" member or "changepipe:" tags). */
 typedef struct cp_ds_options {
-    int validate_json_lines;       /* -1 unset, 0, 1 */
-    char *sink;                    /* NULL unset: the name of an S3-compatible sink in the
-                                    * server configuration (default: the local bucket store) */
+    int validate_json_lines;        /* -1 unset, 0, 1 */
+    char *sink;                     /* NULL unset: the name of an S3-compatible sink in the
+                                     * server configuration (default: the local bucket store) */
     uint32_t max_active_partitions; /* 0 unset */
 } cp_ds_options;
 
@@ -153,9 +153,9 @@ typedef struct cp_ds_config {
     cp_ds_processor *processors;
     size_t nprocessors;
     int backup_mode_given;
-    int backup_enabled; /* S3BackupMode Enabled */
-    cp_ds_s3 *backup;   /* S3BackupConfiguration; NULL when not given */
-    char *format_conversion; /* DataFormatConversionConfiguration as JSON text, or NULL */
+    int backup_enabled;       /* S3BackupMode Enabled */
+    cp_ds_s3 *backup;         /* S3BackupConfiguration; NULL when not given */
+    char *format_conversion;  /* DataFormatConversionConfiguration as JSON text, or NULL */
     int dp_given;             /* DynamicPartitioningConfiguration present */
     int dynamic_partitioning; /* ... .Enabled */
     int dp_retry_given;
@@ -164,13 +164,13 @@ typedef struct cp_ds_config {
     char *custom_time_zone; /* CustomTimeZone as given; NULL = absent */
 
     /* Derived when the config is built (parse, from_json, update) */
-    char *bucket;               /* bucket name from BucketARN */
-    uint64_t buffer_bytes;      /* size_mb in bytes */
-    int64_t buffer_interval_ms; /* interval_s in ms */
-    const cp_tz *tz;            /* CustomTimeZone (UTC by default); owned (cp_tz_free) */
-    int validate_json;          /* effective ValidateJsonLines (default: on with the
-                                 * DynamoDBChangeRecord processor, else off) */
-    const char *sink;           /* effective SinkEndpoint or NULL (points into options/tags) */
+    char *bucket;                   /* bucket name from BucketARN */
+    uint64_t buffer_bytes;          /* size_mb in bytes */
+    int64_t buffer_interval_ms;     /* interval_s in ms */
+    const cp_tz *tz;                /* CustomTimeZone (UTC by default); owned (cp_tz_free) */
+    int validate_json;              /* effective ValidateJsonLines (default: on with the
+                                     * DynamoDBChangeRecord processor, else off) */
+    const char *sink;               /* effective SinkEndpoint or NULL (points into options/tags) */
     uint32_t max_active_partitions; /* effective; 0 = the engine's default */
 
     cp_ds_options options; /* ChangepipeOptions member as given */
@@ -193,13 +193,13 @@ typedef struct cp_ds_err {
 void cp_ds_err_free(cp_ds_err *e);
 
 typedef struct cp_ds_parse_opts {
-    int strict;              /* enforce every AWS create-time rule (serve --strict) */
-    const char *region;      /* for the ARN; NULL = "us-east-1" */
-    const char *account;     /* 12 digits for the ARN; NULL = "000000000000" */
-    unsigned compressions;   /* CP_DS_COMP bits accepted; 0 = UNCOMPRESSED and GZIP */
-    int backup_supported;    /* accept S3BackupMode Enabled (else InvalidArgumentException) */
+    int strict;               /* enforce every AWS create-time rule (serve --strict) */
+    const char *region;       /* for the ARN; NULL = "us-east-1" */
+    const char *account;      /* 12 digits for the ARN; NULL = "000000000000" */
+    unsigned compressions;    /* CP_DS_COMP bits accepted; 0 = UNCOMPRESSED and GZIP */
+    int backup_supported;     /* accept S3BackupMode Enabled (else InvalidArgumentException) */
     const char *zoneinfo_dir; /* NULL = CP_TZ_DIR */
-    int64_t now_ms;          /* create/update time; 0 = the wall clock */
+    int64_t now_ms;           /* create/update time; 0 = the wall clock */
 } cp_ds_parse_opts;
 
 /* Parse and validate a CreateDeliveryStream request body. On CP_OK *out is a new config
@@ -275,8 +275,8 @@ int cp_ds_config_apply_update(const cp_ds_config *cur, const cp_ds_update *u,
 /* Tags: a new config with `tags` added/replaced, or with `keys` removed (same version: tags
  * are not part of the destination). changepipe: tags re-derive the extension options.
  * CP_ELIMIT (LimitExceededException) beyond 50 tags; CP_EINVAL for a bad extension value. */
-int cp_ds_config_tag(const cp_ds_config *cur, const cp_ds_tag *tags, size_t n,
-                     cp_ds_config **next, cp_ds_err *err);
+int cp_ds_config_tag(const cp_ds_config *cur, const cp_ds_tag *tags, size_t n, cp_ds_config **next,
+                     cp_ds_err *err);
 int cp_ds_config_untag(const cp_ds_config *cur, const char *const *keys, size_t n,
                        cp_ds_config **next, cp_ds_err *err);
 

@@ -42,11 +42,11 @@ void cp_v_path(char *out, size_t cap, const char *parent, const char *member);
 /* Constraints of a string member. */
 typedef struct cp_strspec {
     int required;
-    size_t min, max;                /* length in UTF-16 units, as Java counts; max 0 = none */
-    int (*match)(const char *s);    /* the pattern, or NULL */
-    const char *pattern;            /* pattern text as AWS prints it */
-    const char *const *enums;       /* NULL-terminated enum values, or NULL */
-    const char *enum_set;           /* "[A, B, C]" as AWS prints it */
+    size_t min, max;             /* length in UTF-16 units, as Java counts; max 0 = none */
+    int (*match)(const char *s); /* the pattern, or NULL */
+    const char *pattern;         /* pattern text as AWS prints it */
+    const char *const *enums;    /* NULL-terminated enum values, or NULL */
+    const char *enum_set;        /* "[A, B, C]" as AWS prints it */
 } cp_strspec;
 
 /* Check a string value at `path` against a spec (not its required flag). */

@@ -123,17 +123,20 @@ void cp_v_path(char *out, size_t cap, const char *parent, const char *member)
 
 static int word(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 static int esc_match(char e, unsigned char c)
 {
     switch (e) {
-    case 'd': return c >= '0' && c <= '9';
-    case 'w': return word(c);
-    case 's': return c == ' ' || (c >= '\t' && c <= '\r');
-    default: return c == (unsigned char) e;
+    case 'd':
+        return c >= '0' && c <= '9';
+    case 'w':
+        return word(c);
+    case 's':
+        return c == ' ' || (c >= '\t' && c <= '\r');
+    default:
+        return c == (unsigned char) e;
     }
 }
 
@@ -188,10 +191,14 @@ static const char *atom_next(const char *re)
 static int atom_match(const char *re, unsigned char c)
 {
     switch (*re) {
-    case '.': return c != '\n' && c != '\r'; /* Java's '.' stops at line terminators */
-    case '\\': return esc_match(re[1], c);
-    case '[': return class_match(re, c);
-    default: return c == (unsigned char) *re;
+    case '.':
+        return c != '\n' && c != '\r'; /* Java's '.' stops at line terminators */
+    case '\\':
+        return esc_match(re[1], c);
+    case '[':
+        return class_match(re, c);
+    default:
+        return c == (unsigned char) *re;
     }
 }
 
@@ -335,30 +342,33 @@ static int m_dest_id(const char *s)
 
 static const char *const stream_types[] = {"DirectPut", "KinesisStreamAsSource", "MSKAsSource",
                                            "DatabaseAsSource", NULL};
-static const char *const compressions[] = {"UNCOMPRESSED", "GZIP", "ZIP", "Snappy",
-                                           "HADOOP_SNAPPY", NULL};
+static const char *const compressions[] = {"UNCOMPRESSED", "GZIP",          "ZIP",
+                                           "Snappy",       "HADOOP_SNAPPY", NULL};
 static const char *const key_types[] = {"AWS_OWNED_CMK", "CUSTOMER_MANAGED_CMK", NULL};
 static const char *const no_encryption[] = {"NoEncryption", NULL};
 static const char *const backup_modes[] = {"Disabled", "Enabled", NULL};
-static const char *const processor_types[] = {"RecordDeAggregation", "Decompression",
-                                              "CloudWatchLogProcessing", "Lambda",
-                                              "MetadataExtraction", "AppendDelimiterToRecord",
-                                              CP_DS_NATIVE_PROCESSOR, NULL};
-static const char *const param_names[] = {"LambdaArn", "NumberOfRetries", "MetadataExtractionQuery",
-                                          "JsonParsingEngine", "RoleArn", "BufferSizeInMBs",
-                                          "BufferIntervalInSeconds", "SubRecordType", "Delimiter",
-                                          "CompressionFormat", "DataMessageExtraction", NULL};
+static const char *const processor_types[] = {
+    "RecordDeAggregation", "Decompression",           "CloudWatchLogProcessing", "Lambda",
+    "MetadataExtraction",  "AppendDelimiterToRecord", CP_DS_NATIVE_PROCESSOR,    NULL};
+static const char *const param_names[] = {
+    "LambdaArn", "NumberOfRetries",   "MetadataExtractionQuery", "JsonParsingEngine",
+    "RoleArn",   "BufferSizeInMBs",   "BufferIntervalInSeconds", "SubRecordType",
+    "Delimiter", "CompressionFormat", "DataMessageExtraction",   NULL};
 
 const cp_strspec cp_spec_stream_name = {1, 1, 64, m_name, PAT_NAME, NULL, NULL};
 const cp_strspec cp_spec_stream_name_opt = {0, 1, 64, m_name, PAT_NAME, NULL, NULL};
 const cp_strspec cp_spec_stream_type = {
-    0, 0, 0, NULL, NULL, stream_types,
+    0,
+    0,
+    0,
+    NULL,
+    NULL,
+    stream_types,
     "[DirectPut, KinesisStreamAsSource, MSKAsSource, DatabaseAsSource]"};
-const cp_strspec cp_spec_tag_key = {1,    1, 128, m_tag_key,
-                                    "^(?!aws:)[\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@%]*$", NULL,
-                                    NULL};
-const cp_strspec cp_spec_tag_value = {0, 0, 256, tag_chars, "^[\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@%]*$",
-                                      NULL, NULL};
+const cp_strspec cp_spec_tag_key = {
+    1, 1, 128, m_tag_key, "^(?!aws:)[\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@%]*$", NULL, NULL};
+const cp_strspec cp_spec_tag_value = {
+    0, 0, 256, tag_chars, "^[\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@%]*$", NULL, NULL};
 
 static const cp_strspec spec_kinesis_arn = {1, 1, 512, m_kinesis, PAT_KINESIS, NULL, NULL};
 static const cp_strspec spec_role = {1, 1, 512, m_role, PAT_ROLE, NULL, NULL};
@@ -370,35 +380,44 @@ static const cp_strspec spec_kms_req = {1, 1, 512, m_kms, PAT_KMS, NULL, NULL};
 static const cp_strspec spec_prefix = {0, 0, 1024, m_any, PAT_ANY, NULL, NULL};
 static const cp_strspec spec_compression = {
     0, 0, 0, NULL, NULL, compressions, "[ZIP, HADOOP_SNAPPY, Snappy, GZIP, UNCOMPRESSED]"};
-static const cp_strspec spec_key_type = {1,    0, 0, NULL, NULL, key_types,
-                                         "[AWS_OWNED_CMK, CUSTOMER_MANAGED_CMK]"};
+static const cp_strspec spec_key_type = {
+    1, 0, 0, NULL, NULL, key_types, "[AWS_OWNED_CMK, CUSTOMER_MANAGED_CMK]"};
 static const cp_strspec spec_no_enc = {0, 0, 0, NULL, NULL, no_encryption, "[NoEncryption]"};
 static const cp_strspec spec_log_group = {0, 0, 512, m_loggroup, PAT_LOGGROUP, NULL, NULL};
 static const cp_strspec spec_log_stream = {0, 0, 512, m_logstream, PAT_LOGSTREAM, NULL, NULL};
-static const cp_strspec spec_backup_mode = {0, 0, 0, NULL, NULL, backup_modes, "[Disabled, Enabled]"};
-static const cp_strspec spec_file_ext = {0, 0, 128, m_file_ext, "^(|\\.[0-9a-z!\\-_.*'()]+)$",
+static const cp_strspec spec_backup_mode = {
+    0, 0, 0, NULL, NULL, backup_modes, "[Disabled, Enabled]"};
+static const cp_strspec spec_file_ext = {0,    0,   128, m_file_ext, "^(|\\.[0-9a-z!\\-_.*'()]+)$",
                                          NULL, NULL};
 static const cp_strspec spec_tz = {0, 0, 50, m_tz, "^$|" PAT_TZ, NULL, NULL};
 static const cp_strspec spec_processor_type = {
-    1, 0, 0, NULL, NULL, processor_types,
+    1,
+    0,
+    0,
+    NULL,
+    NULL,
+    processor_types,
     "[Decompression, Lambda, RecordDeAggregation, MetadataExtraction, AppendDelimiterToRecord, "
     "CloudWatchLogProcessing]"};
 static const cp_strspec spec_param_name = {
-    1, 0, 0, NULL, NULL, param_names,
+    1,
+    0,
+    0,
+    NULL,
+    NULL,
+    param_names,
     "[DataMessageExtraction, NumberOfRetries, Delimiter, RoleArn, JsonParsingEngine, "
     "SubRecordType, MetadataExtractionQuery, BufferIntervalInSeconds, LambdaArn, "
     "BufferSizeInMBs, CompressionFormat]"};
 /* The native processor's parameters are changepipe's own: any name of 1..128 characters. */
 static const cp_strspec spec_param_name_native = {1, 1, 128, NULL, NULL, NULL, NULL};
-static const cp_strspec spec_param_value = {1, 1, 5120, m_param_value, "^(?!\\s*$).+", NULL,
-                                            NULL};
+static const cp_strspec spec_param_value = {1, 1, 5120, m_param_value, "^(?!\\s*$).+", NULL, NULL};
 static const cp_strspec spec_sink = {0, 1, 256, m_name, PAT_NAME, NULL, NULL};
 
 /* Exported for api.c. */
 const cp_strspec cp_spec_version_id = {1, 1, 50, m_version, "[0-9]+", NULL, NULL};
 const cp_strspec cp_spec_destination_id = {1, 1, 100, m_dest_id, "[a-zA-Z0-9-]+", NULL, NULL};
-const cp_strspec cp_spec_destination_id_opt = {0, 1, 100, m_dest_id, "[a-zA-Z0-9-]+", NULL,
-                                               NULL};
+const cp_strspec cp_spec_destination_id_opt = {0, 1, 100, m_dest_id, "[a-zA-Z0-9-]+", NULL, NULL};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Members                                                                                     */
@@ -437,7 +456,9 @@ static void type_error(cp_vctx *v, const cJSON *m, int want)
     const char *from = cJSON_IsBool(m)     ? "class java.lang.Boolean"
                        : cJSON_IsNumber(m) ? "class java.math.BigDecimal"
                                            : "class java.lang.String";
-    const char *to = want == WANT_STR ? "an String" : want == WANT_INT ? "an Integer" : "an Boolean";
+    const char *to = want == WANT_STR   ? "an String"
+                     : want == WANT_INT ? "an Integer"
+                                        : "an Boolean";
     snprintf(v->smsg, sizeof(v->smsg), "%s can not be converted to %s", from, to);
 }
 
@@ -541,8 +562,8 @@ int cp_v_bool(cp_vctx *v, const cJSON *obj, const char *name, int *out)
     if (!m) {
         return 0;
     }
-    if (cJSON_IsString(m) && (strcasecmp(m->valuestring, "true") == 0 ||
-                              strcasecmp(m->valuestring, "false") == 0)) {
+    if (cJSON_IsString(m) &&
+        (strcasecmp(m->valuestring, "true") == 0 || strcasecmp(m->valuestring, "false") == 0)) {
         *out = strcasecmp(m->valuestring, "true") == 0; /* Jackson coerces these */
         return 1;
     }
@@ -736,8 +757,7 @@ static int compression_of(const char *s, cp_ds_compression *out)
 static void parse_s3(cp_vctx *v, const cJSON *obj, const char *path, int update, cp_ds_s3 *s)
 {
     dup_string(v, obj, "RoleARN", path, update ? &spec_role_opt : &spec_role, &s->role_arn);
-    dup_string(v, obj, "BucketARN", path, update ? &spec_bucket_opt : &spec_bucket,
-               &s->bucket_arn);
+    dup_string(v, obj, "BucketARN", path, update ? &spec_bucket_opt : &spec_bucket, &s->bucket_arn);
     dup_string(v, obj, "Prefix", path, &spec_prefix, &s->prefix);
     dup_string(v, obj, "ErrorOutputPrefix", path, &spec_prefix, &s->error_output_prefix);
     char p[512];
@@ -929,8 +949,8 @@ void cp_ds_parse_source(cp_vctx *v, const cJSON *root, cp_ds_config *cfg, int *h
     const cJSON *ks = cp_v_object(v, root, "KinesisStreamSourceConfiguration", "", 0);
     if (ks) {
         *has_kinesis = 1;
-        dup_string(v, ks, "KinesisStreamARN", "kinesisStreamSourceConfiguration",
-                   &spec_kinesis_arn, &cfg->source_stream_arn);
+        dup_string(v, ks, "KinesisStreamARN", "kinesisStreamSourceConfiguration", &spec_kinesis_arn,
+                   &cfg->source_stream_arn);
         dup_string(v, ks, "RoleARN", "kinesisStreamSourceConfiguration", &spec_role,
                    &cfg->source_role_arn);
     }

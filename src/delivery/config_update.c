@@ -23,16 +23,15 @@ struct cp_ds_update {
     cp_ds_config *partial; /* only the members given (see the *_given flags) */
 };
 
-static const char *const other_updates[] = {
-    "RedshiftDestinationUpdate",
-    "ElasticsearchDestinationUpdate",
-    "AmazonopensearchserviceDestinationUpdate",
-    "SplunkDestinationUpdate",
-    "HttpEndpointDestinationUpdate",
-    "AmazonOpenSearchServerlessDestinationUpdate",
-    "SnowflakeDestinationUpdate",
-    "IcebergDestinationUpdate",
-    NULL};
+static const char *const other_updates[] = {"RedshiftDestinationUpdate",
+                                            "ElasticsearchDestinationUpdate",
+                                            "AmazonopensearchserviceDestinationUpdate",
+                                            "SplunkDestinationUpdate",
+                                            "HttpEndpointDestinationUpdate",
+                                            "AmazonOpenSearchServerlessDestinationUpdate",
+                                            "SnowflakeDestinationUpdate",
+                                            "IcebergDestinationUpdate",
+                                            NULL};
 
 void cp_ds_update_free(cp_ds_update *u)
 {

@@ -87,18 +87,40 @@ static void item_add(cp_prefix *p, char letter, int count, const char *lit, size
 static int letter_max(char c)
 {
     switch (c) {
-    case 'G': case 'Q': case 'q': case 'M': case 'L': case 'E': case 'e': case 'c': case 'Z':
-    case 'X': case 'x':
+    case 'G':
+    case 'Q':
+    case 'q':
+    case 'M':
+    case 'L':
+    case 'E':
+    case 'e':
+    case 'c':
+    case 'Z':
+    case 'X':
+    case 'x':
         return 5;
-    case 'y': case 'u': case 'Y': case 'A': case 'n': case 'N':
+    case 'y':
+    case 'u':
+    case 'Y':
+    case 'A':
+    case 'n':
+    case 'N':
         return 19;
-    case 'd': case 'h': case 'H': case 'k': case 'K': case 'm': case 's': case 'w':
+    case 'd':
+    case 'h':
+    case 'H':
+    case 'k':
+    case 'K':
+    case 'm':
+    case 's':
+    case 'w':
         return 2;
     case 'D':
         return 3;
     case 'S':
         return 9;
-    case 'W': case 'a':
+    case 'W':
+    case 'a':
         return 1;
     default:
         return 0;
@@ -127,8 +149,9 @@ static int compile_timestamp(cp_prefix *p, const char *v, size_t len, cp_err *er
                                   c, (int) len, v);
             }
             if (count > max || (c == 'c' && count == 2)) {
-                return cp_err_set(err, CP_EINVAL, "Too many pattern letters: %c in !{timestamp:%.*s}",
-                                  c, (int) len, v);
+                return cp_err_set(err, CP_EINVAL,
+                                  "Too many pattern letters: %c in !{timestamp:%.*s}", c, (int) len,
+                                  v);
             }
             item_add(p, c, count, NULL, 0);
             i = j;
@@ -404,9 +427,9 @@ void cp_prefix_key(const cp_prefix *p, size_t i, cp_prefix_ns *ns, const char **
 /* ------------------------------------------------------------------------------------------ */
 /* Timestamp rendering (Java DateTimeFormatter with Locale.US, firehose.md 2.3)                */
 
-static const char *const month_names[12] = {"January", "February", "March",     "April",
-                                            "May",     "June",     "July",      "August",
-                                            "September", "October", "November", "December"};
+static const char *const month_names[12] = {"January",   "February", "March",    "April",
+                                            "May",       "June",     "July",     "August",
+                                            "September", "October",  "November", "December"};
 static const char *const day_names[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                          "Friday", "Saturday", "Sunday"};
 
@@ -617,8 +640,8 @@ static void render_item(cp_buf *out, const cp_prefix *p, const ts_item *it, cons
         break;
     case 'N':
         put_num(out,
-                (((int64_t) tm->hour * 3600 + tm->min * 60 + tm->sec) * 1000 + tm->ms) * 1000000,
-                n, 0);
+                (((int64_t) tm->hour * 3600 + tm->min * 60 + tm->sec) * 1000 + tm->ms) * 1000000, n,
+                0);
         break;
     case 'Z':
         if (n <= 3) {
@@ -724,8 +747,8 @@ int cp_prefix_eval(const cp_prefix *p, const cp_prefix_vars *v, cp_buf *out, cp_
             const char *name = p->pool.p + s->off;
             cp_slice val;
             if (!find_key(v->rec, s->ns, name, s->len, &val)) {
-                rc = cp_err_set(err, CP_EINVAL, "partitionKeys do not contain the key %s used by %s",
-                                name,
+                rc = cp_err_set(err, CP_EINVAL,
+                                "partitionKeys do not contain the key %s used by %s", name,
                                 s->ns == CP_PREFIX_NS_QUERY ? "partitionKeyFromQuery"
                                                             : "partitionKeyFromLambda");
             } else if (val.len == 0) {

@@ -296,9 +296,8 @@ static int read_header(cp_reader *rd, int *version, tzif_counts *c)
     }
     *version = ver == 0 ? 1 : ver - '0';
     *c = (tzif_counts){v[0], v[1], v[2], v[3], v[4], v[5]};
-    if (c->type == 0 || c->type > 256 || c->time > 100000 || c->chars > 65536 ||
-        c->leap > 100000 || (c->isut && c->isut != c->type) ||
-        (c->isstd && c->isstd != c->type)) {
+    if (c->type == 0 || c->type > 256 || c->time > 100000 || c->chars > 65536 || c->leap > 100000 ||
+        (c->isut && c->isut != c->type) || (c->isstd && c->isstd != c->type)) {
         return -1;
     }
     return 0;
@@ -306,8 +305,8 @@ static int read_header(cp_reader *rd, int *version, tzif_counts *c)
 
 static size_t data_size(const tzif_counts *c, size_t tsize)
 {
-    return c->time * tsize + c->time + c->type * 6u + c->chars + c->leap * (tsize + 4) +
-           c->isstd + c->isut;
+    return c->time * tsize + c->time + c->type * 6u + c->chars + c->leap * (tsize + 4) + c->isstd +
+           c->isut;
 }
 
 static int parse_tzif(cp_slice file, cp_tz *z)

@@ -104,8 +104,7 @@ static int f_remove(void *ctx, const char *name, int force, cp_err *err)
     return CP_OK;
 }
 
-static int f_update(void *ctx, const char *name, uint32_t expected, cp_ds_config *next,
-                    cp_err *err)
+static int f_update(void *ctx, const char *name, uint32_t expected, cp_ds_config *next, cp_err *err)
 {
     fake *f = ctx;
     int i = find(f, name);
@@ -151,8 +150,8 @@ static int f_put(void *ctx, const char *name, const cp_slice *recs, size_t n, ui
     return CP_OK;
 }
 
-static const cp_firehose_backend g_backend = {CP_FH_BACKEND_ABI, &g_fake, f_create, f_get,
-                                              f_list,            f_remove, f_update, f_put};
+static const cp_firehose_backend g_backend = {CP_FH_BACKEND_ABI, &g_fake,  f_create, f_get, f_list,
+                                              f_remove,          f_update, f_put};
 
 static cp_firehose_api_cfg g_api;
 
@@ -206,8 +205,8 @@ static void call_op(cp_aws_router *r, call *c, const char *op, cp_slice body)
         (cp_http_header){CP_SLICE("Content-Type"), CP_SLICE("application/x-amz-json-1.1")};
     char hash[65];
     cp_sigv4_sha256_hex(body, hash);
-    cp_sigv4_msg m = {CP_SLICE("POST"), CP_SLICE("/"), CP_SLICE(""), c->hdrs, c->n,
-                      cp_slice_of(hash, 64)};
+    cp_sigv4_msg m = {CP_SLICE("POST"), CP_SLICE("/"), CP_SLICE(""),
+                      c->hdrs,          c->n,          cp_slice_of(hash, 64)};
     cp_sigv4_signer s = {CP_SLICE("AKIDEXAMPLE"), CP_SLICE(SECRET), CP_SLICE("eu-west-1"),
                          CP_SLICE("firehose"), 0};
     cp_sigv4_sign(&s, &m, cp_slice_str(c->date), &c->authz);
@@ -264,7 +263,7 @@ static char *ok(cp_aws_router *r, const char *op, const char *in)
     return out;
 }
 
-#define ROLE "\"RoleARN\":\"arn:aws:iam::123456789012:role/r\""
+#define ROLE   "\"RoleARN\":\"arn:aws:iam::123456789012:role/r\""
 #define BUCKET "\"BucketARN\":\"arn:aws:s3:::b\""
 
 static char *create_json(const char *name, int kinesis, const char *extra)

@@ -14,8 +14,8 @@
 /* ------------------------------------------------------------------------------------------ */
 /* The article's delivery streams                                                              */
 
-#define ROLE_S3 "arn:aws:iam::123456789012:role/firehose-s3-role"
-#define ROLE_KDS "arn:aws:iam::123456789012:role/firehose-kinesis-role"
+#define ROLE_S3    "arn:aws:iam::123456789012:role/firehose-s3-role"
+#define ROLE_KDS   "arn:aws:iam::123456789012:role/firehose-kinesis-role"
 #define STREAM_ARN "arn:aws:kinesis:ap-northeast-2:123456789012:stream/livestream-comments"
 #define BUCKET_ARN "arn:aws:s3:::livestream-comments-bucket"
 #define LAMBDA_ARN "arn:aws:lambda:ap-northeast-2:123456789012:function:flatten:$LATEST"
@@ -112,8 +112,9 @@ static void article_by_id_parses(void)
     CPT_EQ_INT(c->version, 1);
     CPT_EQ_INT(c->create_ms, NOW);
     CPT_EQ_INT(c->start_ms, NOW);
-    CPT_EQ_STR(c->arn,
-               "arn:aws:firehose:ap-northeast-2:123456789012:deliverystream/livestream-comments-by-id");
+    CPT_EQ_STR(
+        c->arn,
+        "arn:aws:firehose:ap-northeast-2:123456789012:deliverystream/livestream-comments-by-id");
     cp_ds_config_free(c);
 }
 
@@ -241,16 +242,17 @@ static void defaults_filled(void)
     cp_ds_config_free(c);
 
     /* Dynamic partitioning without BufferingHints: 128 MiB, as AWS's console and CDK. */
-    c = parse_ok("{\"DeliveryStreamName\":\"dp\",\"ExtendedS3DestinationConfiguration\":{"
-                 "\"RoleARN\":\"arn:aws:iam::123456789012:role/r\",\"BucketARN\":\"arn:aws:s3:::b\","
-                 "\"Prefix\":\"k=!{partitionKeyFromQuery:k}/\","
-                 "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\","
-                 "\"ProcessingConfiguration\":{\"Processors\":[{\"Type\":\"MetadataExtraction\","
-                 "\"Parameters\":[{\"ParameterName\":\"MetadataExtractionQuery\","
-                 "\"ParameterValue\":\"{k:.k}\"},{\"ParameterName\":\"JsonParsingEngine\","
-                 "\"ParameterValue\":\"JQ-1.6\"}]}]},"
-                 "\"DynamicPartitioningConfiguration\":{\"Enabled\":true}}}",
-                 1);
+    c = parse_ok(
+        "{\"DeliveryStreamName\":\"dp\",\"ExtendedS3DestinationConfiguration\":{"
+        "\"RoleARN\":\"arn:aws:iam::123456789012:role/r\",\"BucketARN\":\"arn:aws:s3:::b\","
+        "\"Prefix\":\"k=!{partitionKeyFromQuery:k}/\","
+        "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\","
+        "\"ProcessingConfiguration\":{\"Processors\":[{\"Type\":\"MetadataExtraction\","
+        "\"Parameters\":[{\"ParameterName\":\"MetadataExtractionQuery\","
+        "\"ParameterValue\":\"{k:.k}\"},{\"ParameterName\":\"JsonParsingEngine\","
+        "\"ParameterValue\":\"JQ-1.6\"}]}]},"
+        "\"DynamicPartitioningConfiguration\":{\"Enabled\":true}}}",
+        1);
     CPT_EQ_INT(c->size_mb, 128);
     CPT_EQ_INT(c->dp_retry_s, 300);
     CPT_EQ_INT(c->processing_enabled, 1); /* Enabled omitted with processors listed */
@@ -294,32 +296,33 @@ static void native_processor_and_options(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Create-time rules (firehose.md 1.8)                                                         */
 
-#define NAME "\"DeliveryStreamName\":\"s1\""
-#define ROLE "\"RoleARN\":\"arn:aws:iam::123456789012:role/r\""
+#define NAME   "\"DeliveryStreamName\":\"s1\""
+#define ROLE   "\"RoleARN\":\"arn:aws:iam::123456789012:role/r\""
 #define BUCKET "\"BucketARN\":\"arn:aws:s3:::b\""
 /* An extended destination with extra members (each starting with ','). */
-#define EXT(members) "{" NAME ",\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET members "}}"
+#define EXT(members)                                                                               \
+    "{" NAME ",\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET members "}}"
 #define EP ",\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""
 #define DP ",\"DynamicPartitioningConfiguration\":{\"Enabled\":true}"
 #define LAMBDA                                                                                     \
-    ",\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":[{\"Type\":\"Lambda\","       \
-    "\"Parameters\":[{\"ParameterName\":\"LambdaArn\",\"ParameterValue\":\"arn:aws:lambda:"      \
+    ",\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":[{\"Type\":\"Lambda\","         \
+    "\"Parameters\":[{\"ParameterName\":\"LambdaArn\",\"ParameterValue\":\"arn:aws:lambda:"        \
     "us-east-1:123456789012:function:f\"}]}]}"
 #define JQ(q)                                                                                      \
-    ",\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":[{\"Type\":"                  \
-    "\"MetadataExtraction\",\"Parameters\":[{\"ParameterName\":\"MetadataExtractionQuery\","     \
-    "\"ParameterValue\":\"" q "\"},{\"ParameterName\":\"JsonParsingEngine\","                    \
+    ",\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":[{\"Type\":"                    \
+    "\"MetadataExtraction\",\"Parameters\":[{\"ParameterName\":\"MetadataExtractionQuery\","       \
+    "\"ParameterValue\":\"" q "\"},{\"ParameterName\":\"JsonParsingEngine\","                      \
     "\"ParameterValue\":\"JQ-1.6\"}]}]}"
 #define HINTS(s, i) ",\"BufferingHints\":{\"SizeInMBs\":" #s ",\"IntervalInSeconds\":" #i "}"
-#define PREFIX(p) ",\"Prefix\":\"" p "\""
+#define PREFIX(p)   ",\"Prefix\":\"" p "\""
 #define KIN_SRC                                                                                    \
-    ",\"KinesisStreamSourceConfiguration\":{\"KinesisStreamARN\":\"arn:aws:kinesis:us-east-1:"   \
+    ",\"KinesisStreamSourceConfiguration\":{\"KinesisStreamARN\":\"arn:aws:kinesis:us-east-1:"     \
     "123456789012:stream/src\",\"RoleARN\":\"arn:aws:iam::123456789012:role/r\"}"
 #define PREFIX_RULE "Ths supplied prefix(es) do not satisfy the following constraint: "
-#define VE "ValidationException"
-#define IAE "InvalidArgumentException"
-#define SE "SerializationException"
-#define OK NULL
+#define VE          "ValidationException"
+#define IAE         "InvalidArgumentException"
+#define SE          "SerializationException"
+#define OK          NULL
 
 enum { BOTH, DEFAULT_ONLY, STRICT_ONLY };
 
@@ -417,8 +420,8 @@ static const rule_case rules[] = {
      "1 validation error detected: Value at 'extendedS3DestinationConfiguration.roleARN' failed "
      "to satisfy constraint: Member must not be null"},
     {"1", BOTH,
-     "{" NAME ",\"ExtendedS3DestinationConfiguration\":{\"RoleARN\":\"arn:aws:iam::1:role/r\","
-     BUCKET "}}",
+     "{" NAME
+     ",\"ExtendedS3DestinationConfiguration\":{\"RoleARN\":\"arn:aws:iam::1:role/r\"," BUCKET "}}",
      VE,
      "1 validation error detected: Value at 'extendedS3DestinationConfiguration.roleARN' failed "
      "to satisfy constraint: Member must satisfy regular expression pattern: "
@@ -438,8 +441,9 @@ static const rule_case rules[] = {
     {"1", BOTH, "{" NAME ",\"Tags\":[]}", VE,
      "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must "
      "have length greater than or equal to 1"},
-    {"1", BOTH, EXT(",\"DynamicPartitioningConfiguration\":{\"RetryOptions\":{"
-                    "\"DurationInSeconds\":7201}}"),
+    {"1", BOTH,
+     EXT(",\"DynamicPartitioningConfiguration\":{\"RetryOptions\":{"
+         "\"DurationInSeconds\":7201}}"),
      VE,
      "1 validation error detected: Value at 'extendedS3DestinationConfiguration."
      "dynamicPartitioningConfiguration.retryOptions.durationInSeconds' failed to satisfy "
@@ -527,14 +531,14 @@ static const rule_case rules[] = {
      "MetaDataExtraction JQ Query can't contain keys that are not present in the S3 Prefix "
      "expression"},
     {"11", DEFAULT_ONLY,
-     EXT(PREFIX("a=!{partitionKeyFromQuery:a}/b=!{partitionKeyFromQuery:b}/") EP DP
-             JQ("{a:.a,b:.b}")),
+     EXT(PREFIX("a=!{partitionKeyFromQuery:a}/b=!{partitionKeyFromQuery:b}/")
+             EP DP JQ("{a:.a,b:.b}")),
      OK, NULL},
     /* 12: dynamic-partitioning minimums, strict mode only */
-    {"12", DEFAULT_ONLY, EXT(PREFIX("k=!{partitionKeyFromLambda:k}/") EP DP LAMBDA HINTS(1, 0)),
-     OK, NULL},
-    {"12", STRICT_ONLY, EXT(PREFIX("k=!{partitionKeyFromLambda:k}/") EP DP LAMBDA HINTS(1, 0)),
-     IAE, "BufferingHints.SizeInMBs must be at least 64 when Dynamic Partitioning is enabled."},
+    {"12", DEFAULT_ONLY, EXT(PREFIX("k=!{partitionKeyFromLambda:k}/") EP DP LAMBDA HINTS(1, 0)), OK,
+     NULL},
+    {"12", STRICT_ONLY, EXT(PREFIX("k=!{partitionKeyFromLambda:k}/") EP DP LAMBDA HINTS(1, 0)), IAE,
+     "BufferingHints.SizeInMBs must be at least 64 when Dynamic Partitioning is enabled."},
     {"12", STRICT_ONLY, EXT(PREFIX("k=!{partitionKeyFromLambda:k}/") EP DP LAMBDA HINTS(64, 59)),
      IAE,
      "BufferingHints.IntervalInSeconds must be at least 60 seconds when Dynamic Partitioning is "
@@ -547,11 +551,11 @@ static const rule_case rules[] = {
      "class com.amazonaws.services.firehose.internal.model.MetadataExtractionProcessor can only "
      "be present when Dynamic Partitioning is enabled."},
     {"13", BOTH,
-     EXT(PREFIX("k=!{partitionKeyFromQuery:k0}/") EP DP
-             JQ("{k0:1,k1:1,k2:1,k3:1,k4:1,k5:1,k6:1,k7:1,k8:1,k9:1,k10:1,k11:1,k12:1,k13:1,k14:1,"
-                "k15:1,k16:1,k17:1,k18:1,k19:1,k20:1,k21:1,k22:1,k23:1,k24:1,k25:1,k26:1,k27:1,"
-                "k28:1,k29:1,k30:1,k31:1,k32:1,k33:1,k34:1,k35:1,k36:1,k37:1,k38:1,k39:1,k40:1,"
-                "k41:1,k42:1,k43:1,k44:1,k45:1,k46:1,k47:1,k48:1,k49:1,k50:1}")),
+     EXT(PREFIX("k=!{partitionKeyFromQuery:k0}/") EP DP JQ(
+         "{k0:1,k1:1,k2:1,k3:1,k4:1,k5:1,k6:1,k7:1,k8:1,k9:1,k10:1,k11:1,k12:1,k13:1,k14:1,"
+         "k15:1,k16:1,k17:1,k18:1,k19:1,k20:1,k21:1,k22:1,k23:1,k24:1,k25:1,k26:1,k27:1,"
+         "k28:1,k29:1,k30:1,k31:1,k32:1,k33:1,k34:1,k35:1,k36:1,k37:1,k38:1,k39:1,k40:1,"
+         "k41:1,k42:1,k43:1,k44:1,k45:1,k46:1,k47:1,k48:1,k49:1,k50:1}")),
      IAE, "MetadataExtraction JQ Query can't contain more than 50 keys"},
     /* 14: DELIMITED needs a Delimiter */
     {"14", BOTH,
@@ -568,7 +572,8 @@ static const rule_case rules[] = {
     /* 15 is a runtime rule: see test_delivery_prefix evaluated_length_limit. */
     /* 16: format conversion */
     {"16", BOTH,
-     EXT(",\"CompressionFormat\":\"GZIP\",\"DataFormatConversionConfiguration\":{\"Enabled\":true}"),
+     EXT(",\"CompressionFormat\":\"GZIP\",\"DataFormatConversionConfiguration\":{\"Enabled\":"
+         "true}"),
      IAE, "CompressionFormat must be UNCOMPRESSED when data format conversion is enabled"},
     {"16", STRICT_ONLY, EXT(",\"DataFormatConversionConfiguration\":{}"), IAE,
      "BufferingHints.SizeInMBs must be at least 64 when data format conversion is enabled."},
@@ -577,8 +582,9 @@ static const rule_case rules[] = {
      "set Enabled to false or remove it"},
     {"16", BOTH, EXT(",\"DataFormatConversionConfiguration\":{\"Enabled\":false}"), OK, NULL},
     /* Sources and types */
-    {"src", BOTH, "{" NAME ",\"DeliveryStreamType\":\"KinesisStreamAsSource\","
-                  "\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET "}}",
+    {"src", BOTH,
+     "{" NAME ",\"DeliveryStreamType\":\"KinesisStreamAsSource\","
+     "\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET "}}",
      IAE,
      "KinesisStreamSourceConfiguration is required when DeliveryStreamType is "
      "KinesisStreamAsSource"},
@@ -587,8 +593,9 @@ static const rule_case rules[] = {
      "KinesisStreamSourceConfiguration is only allowed when DeliveryStreamType is "
      "KinesisStreamAsSource"},
     {"src", BOTH,
-     "{" NAME ",\"DeliveryStreamType\":\"MSKAsSource\",\"ExtendedS3DestinationConfiguration\":{"
-     ROLE "," BUCKET "}}",
+     "{" NAME
+     ",\"DeliveryStreamType\":\"MSKAsSource\",\"ExtendedS3DestinationConfiguration\":{" ROLE
+     "," BUCKET "}}",
      IAE,
      "changepipe supports the DirectPut and KinesisStreamAsSource delivery stream types, not "
      "MSKAsSource"},
@@ -621,8 +628,9 @@ static const rule_case rules[] = {
      "(EncryptionConfiguration.KMSEncryptionConfig is not supported)"},
     {"cp", BOTH, EXT(",\"S3BackupMode\":\"Enabled\""), IAE,
      "S3BackupConfiguration is required when S3BackupMode is Enabled"},
-    {"cp", BOTH, EXT(",\"S3BackupMode\":\"Enabled\",\"S3BackupConfiguration\":{" ROLE "," BUCKET "}"),
-     IAE, "changepipe does not support S3BackupMode Enabled (source record backup) yet; use Disabled"},
+    {"cp", BOTH,
+     EXT(",\"S3BackupMode\":\"Enabled\",\"S3BackupConfiguration\":{" ROLE "," BUCKET "}"), IAE,
+     "changepipe does not support S3BackupMode Enabled (source record backup) yet; use Disabled"},
     {"cp", BOTH, EXT(",\"S3BackupConfiguration\":{" BUCKET "}"), VE,
      "1 validation error detected: Value at 'extendedS3DestinationConfiguration."
      "s3BackupConfiguration.roleARN' failed to satisfy constraint: Member must not be null"},
@@ -631,11 +639,13 @@ static const rule_case rules[] = {
     {"cp", BOTH, EXT(",\"CustomTimeZone\":\"Mars/Olympus\""), IAE,
      "CustomTimeZone Mars/Olympus is not a supported time zone (unknown time zone)"},
     {"cp", BOTH, EXT(",\"CustomTimeZone\":\"\""), OK, NULL},
-    {"cp", BOTH, "{" NAME ",\"Tags\":[{\"Key\":\"changepipe:ValidateJsonLines\",\"Value\":\"maybe\"}],"
-                 "\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET "}}",
+    {"cp", BOTH,
+     "{" NAME ",\"Tags\":[{\"Key\":\"changepipe:ValidateJsonLines\",\"Value\":\"maybe\"}],"
+     "\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET "}}",
      IAE, "Tag changepipe:ValidateJsonLines must be true or false"},
-    {"cp", BOTH, "{" NAME ",\"Tags\":[{\"Key\":\"changepipe:Nope\",\"Value\":\"1\"}],"
-                 "\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET "}}",
+    {"cp", BOTH,
+     "{" NAME ",\"Tags\":[{\"Key\":\"changepipe:Nope\",\"Value\":\"1\"}],"
+     "\"ExtendedS3DestinationConfiguration\":{" ROLE "," BUCKET "}}",
      IAE,
      "Unknown changepipe option tag changepipe:Nope; valid: changepipe:ValidateJsonLines, "
      "changepipe:SinkEndpoint, changepipe:MaxActivePartitions"},
@@ -647,7 +657,8 @@ static const rule_case rules[] = {
      "LambdaArn is required for the Lambda processor"},
     {"cp", BOTH,
      EXT(",\"EncryptionConfiguration\":{\"NoEncryptionConfig\":\"NoEncryption\","
-         "\"KMSEncryptionConfig\":{\"AWSKMSKeyARN\":\"arn:aws:kms:us-east-1:123456789012:key/k\"}}"),
+         "\"KMSEncryptionConfig\":{\"AWSKMSKeyARN\":\"arn:aws:kms:us-east-1:123456789012:key/"
+         "k\"}}"),
      IAE,
      "EncryptionConfiguration accepts either NoEncryptionConfig or KMSEncryptionConfig, not both"},
     /* Unknown members are ignored, as AWS-compatible parsers must. */
@@ -669,9 +680,9 @@ static void create_rules_table(void)
             int rc = cp_ds_config_parse(cp_slice_str(c->json), &o, &cfg, &e);
             const char *type = rc == CP_OK ? NULL : e.type;
             const char *msg = rc == CP_OK ? NULL : e.msg.p;
-            int same = c->type ? (type && strcmp(type, c->type) == 0 && msg &&
-                                  strcmp(msg, c->msg) == 0)
-                               : rc == CP_OK;
+            int same = c->type
+                           ? (type && strcmp(type, c->type) == 0 && msg && strcmp(msg, c->msg) == 0)
+                           : rc == CP_OK;
             if (!same) {
                 fprintf(stderr, "  rule %s (%s, case %zu):\n    got  %s: %s\n    want %s: %s\n",
                         c->rule, strict ? "strict" : "default", i, type ? type : "OK",
@@ -689,18 +700,18 @@ static void create_rules_table(void)
 static void extra_compressions_when_enabled(void)
 {
     cp_ds_parse_opts o = opts(0);
-    o.compressions = CP_DS_COMP(CP_DS_UNCOMPRESSED) | CP_DS_COMP(CP_DS_GZIP) |
-                     CP_DS_COMP(CP_DS_ZIP);
+    o.compressions =
+        CP_DS_COMP(CP_DS_UNCOMPRESSED) | CP_DS_COMP(CP_DS_GZIP) | CP_DS_COMP(CP_DS_ZIP);
     cp_ds_config *cfg = NULL;
     cp_ds_err e = CP_DS_ERR_INIT;
-    CPT_EQ_INT(cp_ds_config_parse(cp_slice_str(EXT(",\"CompressionFormat\":\"ZIP\"")), &o, &cfg,
-                                  &e),
-               CP_OK);
+    CPT_EQ_INT(
+        cp_ds_config_parse(cp_slice_str(EXT(",\"CompressionFormat\":\"ZIP\"")), &o, &cfg, &e),
+        CP_OK);
     CPT_EQ_STR(cp_ds_config_extension(cfg), ".zip");
     cp_ds_config_free(cfg);
-    CPT_EQ_INT(cp_ds_config_parse(cp_slice_str(EXT(",\"CompressionFormat\":\"Snappy\"")), &o,
-                                  &cfg, &e),
-               CP_EINVAL);
+    CPT_EQ_INT(
+        cp_ds_config_parse(cp_slice_str(EXT(",\"CompressionFormat\":\"Snappy\"")), &o, &cfg, &e),
+        CP_EINVAL);
     CPT_EQ_STR(e.msg.p,
                "changepipe supports UNCOMPRESSED, GZIP and ZIP; CompressionFormat Snappy is not "
                "available");
@@ -820,13 +831,14 @@ static void update_merges_and_bumps_version(void)
     CPT_EQ_STR(e.msg.p, "Cannot update firehose: livestream-comments-by-id since the current "
                         "version id: 2 and specified version id: 1 do not match");
     /* Processors replace the list as a whole. */
-    CPT_EQ_INT(update(next,
-                      UPD("2", ",\"ExtendedS3DestinationUpdate\":{\"ProcessingConfiguration\":{"
-                               "\"Enabled\":true,\"Processors\":[{\"Type\":\"DynamoDBChangeRecord\","
-                               "\"Parameters\":[{\"ParameterName\":\"PartitionKeyAttributes\","
-                               "\"ParameterValue\":\"LivestreamID\"}]}]}}"),
-                      0, &next2, &e),
-               CP_OK);
+    CPT_EQ_INT(
+        update(next,
+               UPD("2", ",\"ExtendedS3DestinationUpdate\":{\"ProcessingConfiguration\":{"
+                        "\"Enabled\":true,\"Processors\":[{\"Type\":\"DynamoDBChangeRecord\","
+                        "\"Parameters\":[{\"ParameterName\":\"PartitionKeyAttributes\","
+                        "\"ParameterValue\":\"LivestreamID\"}]}]}}"),
+               0, &next2, &e),
+        CP_OK);
     CPT_EQ_INT(next2->version, 3);
     CPT_EQ_STR(next2->processors[0].type, "DynamoDBChangeRecord");
     CPT_EQ_INT(next2->validate_json, 1);
@@ -842,8 +854,9 @@ static void update_rules(void)
     cp_ds_config *dp = parse_ok(by_id, 0), *plain = parse_ok(by_time, 0), *next = NULL;
     cp_ds_err e = CP_DS_ERR_INIT;
     /* Rule 17: neither disable nor enable dynamic partitioning. */
-    CPT_EQ_INT(update(dp, UPD("1", ",\"ExtendedS3DestinationUpdate\":{"
-                                   "\"DynamicPartitioningConfiguration\":{\"Enabled\":false}}"),
+    CPT_EQ_INT(update(dp,
+                      UPD("1", ",\"ExtendedS3DestinationUpdate\":{"
+                               "\"DynamicPartitioningConfiguration\":{\"Enabled\":false}}"),
                       0, &next, &e),
                CP_EINVAL);
     CPT_EQ_STR(e.type, "InvalidArgumentException");
@@ -860,17 +873,19 @@ static void update_rules(void)
     CPT_EQ_STR(e.msg.p, "Dynamic Partitioning can only be enabled when a Firehose stream is "
                         "created, and cannot be disabled afterwards");
     /* The retry duration can change. */
-    CPT_EQ_INT(update(dp, UPD("1", ",\"ExtendedS3DestinationUpdate\":{"
-                                   "\"DynamicPartitioningConfiguration\":{\"RetryOptions\":{"
-                                   "\"DurationInSeconds\":60}}}"),
+    CPT_EQ_INT(update(dp,
+                      UPD("1", ",\"ExtendedS3DestinationUpdate\":{"
+                               "\"DynamicPartitioningConfiguration\":{\"RetryOptions\":{"
+                               "\"DurationInSeconds\":60}}}"),
                       0, &next, &e),
                CP_OK);
     CPT_EQ_INT(next->dp_retry_s, 60);
     CPT_EQ_INT(next->dynamic_partitioning, 1);
     cp_ds_config_free(next);
     /* The merged result passes the create rules again (strict minimums included). */
-    CPT_EQ_INT(update(dp, UPD("1", ",\"ExtendedS3DestinationUpdate\":{\"BufferingHints\":{"
-                                   "\"SizeInMBs\":1}}"),
+    CPT_EQ_INT(update(dp,
+                      UPD("1", ",\"ExtendedS3DestinationUpdate\":{\"BufferingHints\":{"
+                               "\"SizeInMBs\":1}}"),
                       1, &next, &e),
                CP_EINVAL);
     CPT_EQ_STR(e.msg.p, "BufferingHints.SizeInMBs must be at least 64 when Dynamic Partitioning "
@@ -881,16 +896,18 @@ static void update_rules(void)
     CPT_EQ_STR(e.msg.p, PREFIX_RULE "ErrorOutputPrefix cannot be null or empty when Prefix "
                                     "contains expressions");
     /* Shape errors name the update's own member path. */
-    CPT_EQ_INT(update(dp, UPD("1", ",\"ExtendedS3DestinationUpdate\":{\"CompressionFormat\":"
-                                   "\"BROTLI\"}"),
+    CPT_EQ_INT(update(dp,
+                      UPD("1", ",\"ExtendedS3DestinationUpdate\":{\"CompressionFormat\":"
+                               "\"BROTLI\"}"),
                       0, &next, &e),
                CP_EINVAL);
     CPT_EQ_STR(e.type, "ValidationException");
     CPT_EQ_STR(e.msg.p, "1 validation error detected: Value at 'extendedS3DestinationUpdate."
                         "compressionFormat' failed to satisfy constraint: Member must satisfy "
                         "enum value set: [ZIP, HADOOP_SNAPPY, Snappy, GZIP, UNCOMPRESSED]");
-    CPT_EQ_INT(update(dp, "{\"DeliveryStreamName\":\"x\",\"CurrentDeliveryStreamVersionId\":\"v1\","
-                          "\"DestinationId\":\"destinationId-000000000001\"}",
+    CPT_EQ_INT(update(dp,
+                      "{\"DeliveryStreamName\":\"x\",\"CurrentDeliveryStreamVersionId\":\"v1\","
+                      "\"DestinationId\":\"destinationId-000000000001\"}",
                       0, &next, &e),
                CP_EINVAL);
     CPT_EQ_STR(e.msg.p, "1 validation error detected: Value 'v1' at "
@@ -908,10 +925,8 @@ static void update_rules(void)
     CPT_EQ_STR(e.msg.p, "Destination Id destinationId-000000000002 not found for Firehose stream "
                         "livestream-comments-by-id");
     /* A legacy destination becomes extended through an extended update. */
-    cp_ds_config *legacy =
-        parse_ok("{\"DeliveryStreamName\":\"old\",\"S3DestinationConfiguration\":{" ROLE "," BUCKET
-                 "}}",
-                 0);
+    cp_ds_config *legacy = parse_ok(
+        "{\"DeliveryStreamName\":\"old\",\"S3DestinationConfiguration\":{" ROLE "," BUCKET "}}", 0);
     CPT_EQ_INT(update(legacy,
                       "{\"DeliveryStreamName\":\"old\",\"CurrentDeliveryStreamVersionId\":\"1\","
                       "\"DestinationId\":\"destinationId-000000000001\","
@@ -934,7 +949,8 @@ static void tags_change_options_not_version(void)
 {
     cp_ds_config *cur = parse_ok(by_id, 0), *next = NULL, *next2 = NULL;
     cp_ds_err e = CP_DS_ERR_INIT;
-    cp_ds_tag add[] = {{"owner", "ops"}, {"changepipe:MaxActivePartitions", "9000"},
+    cp_ds_tag add[] = {{"owner", "ops"},
+                       {"changepipe:MaxActivePartitions", "9000"},
                        {"changepipe:SinkEndpoint", "minio"}};
     CPT_EQ_INT(cp_ds_config_tag(cur, add, 3, &next, &e), CP_OK);
     CPT_EQ_INT(next->version, 1);

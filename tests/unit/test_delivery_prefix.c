@@ -623,10 +623,14 @@ static const golden goldens[] = {
     {"America/New_York", 2215062000000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-03-11 03:00:00 -04:00"},
     {"America/New_York", 2235621599000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-11-04 01:59:59 -04:00"},
     {"America/New_York", 2235621600000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-11-04 01:00:00 -05:00"},
-    {"Australia/Lord_Howe", 2216818799000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-04-01 01:59:59 +11:00"},
-    {"Australia/Lord_Howe", 2216818800000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-04-01 01:30:00 +10:30"},
-    {"Australia/Lord_Howe", 2233150199000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-10-07 01:59:59 +10:30"},
-    {"Australia/Lord_Howe", 2233150200000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-10-07 02:30:00 +11:00"},
+    {"Australia/Lord_Howe", 2216818799000LL, "yyyy-MM-dd HH:mm:ss XXX",
+     "2040-04-01 01:59:59 +11:00"},
+    {"Australia/Lord_Howe", 2216818800000LL, "yyyy-MM-dd HH:mm:ss XXX",
+     "2040-04-01 01:30:00 +10:30"},
+    {"Australia/Lord_Howe", 2233150199000LL, "yyyy-MM-dd HH:mm:ss XXX",
+     "2040-10-07 01:59:59 +10:30"},
+    {"Australia/Lord_Howe", 2233150200000LL, "yyyy-MM-dd HH:mm:ss XXX",
+     "2040-10-07 02:30:00 +11:00"},
     {"Europe/Dublin", 2216249999000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-03-25 00:59:59 Z"},
     {"Europe/Dublin", 2216250000000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-03-25 02:00:00 +01:00"},
     {"Europe/Dublin", 2234998799000LL, "yyyy-MM-dd HH:mm:ss XXX", "2040-10-28 01:59:59 +01:00"},
@@ -697,14 +701,17 @@ static void bad_patterns_rejected_at_compile_time(void)
     /* Java rejects the first group too; the second are valid Java letters changepipe does not
      * render (zone names, day periods), refused rather than printed wrong. */
     static const char *const bad[] = {
-        "!{timestamp:yyyyb}",   "!{timestamp:ddd}",     "!{timestamp:HHH}",
-        "!{timestamp:aa}",      "!{timestamp:cc}",      "!{timestamp:WW}",
-        "!{timestamp:www}",     "!{timestamp:SSSSSSSSSS}", "!{timestamp:'abc}",
-        "!{timestamp:]}",       "!{timestamp:yyyy#}",   "!{timestamp:l}",
-        "!{timestamp:MMMMMM}",  "!{timestamp:EEEEEE}",  "!{timestamp:DDDD}",
-        "!{timestamp:QQQQQQ}",  "!{timestamp:VV}",      "!{timestamp:z}",
-        "!{timestamp:O}",       "!{timestamp:B}",       "!{timestamp:g}",
-        "!{timestamp:yyyy/MM/dd/HH/ tt}",
+        "!{timestamp:yyyyb}",  "!{timestamp:ddd}",
+        "!{timestamp:HHH}",    "!{timestamp:aa}",
+        "!{timestamp:cc}",     "!{timestamp:WW}",
+        "!{timestamp:www}",    "!{timestamp:SSSSSSSSSS}",
+        "!{timestamp:'abc}",   "!{timestamp:]}",
+        "!{timestamp:yyyy#}",  "!{timestamp:l}",
+        "!{timestamp:MMMMMM}", "!{timestamp:EEEEEE}",
+        "!{timestamp:DDDD}",   "!{timestamp:QQQQQQ}",
+        "!{timestamp:VV}",     "!{timestamp:z}",
+        "!{timestamp:O}",      "!{timestamp:B}",
+        "!{timestamp:g}",      "!{timestamp:yyyy/MM/dd/HH/ tt}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cp_prefix *p = NULL;
@@ -725,9 +732,17 @@ static void bad_patterns_rejected_at_compile_time(void)
 static void malformed_expressions_rejected(void)
 {
     static const char *const bad[] = {
-        "a!{",          "!{}",         "x/!{timestamp}/",       "!{:yyyy}",
-        "!{timestamp:}", "!{foo:bar}", "!{firehose:nope}",      "!{partitionKeyFromQuery:}",
-        "!{timestamp:yyyy{MM}", "!{Timestamp:yyyy}", "ok/!{firehose:random-string}/!{",
+        "a!{",
+        "!{}",
+        "x/!{timestamp}/",
+        "!{:yyyy}",
+        "!{timestamp:}",
+        "!{foo:bar}",
+        "!{firehose:nope}",
+        "!{partitionKeyFromQuery:}",
+        "!{timestamp:yyyy{MM}",
+        "!{Timestamp:yyyy}",
+        "ok/!{firehose:random-string}/!{",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cp_prefix *p = NULL;
@@ -760,9 +775,9 @@ static void same_instant_for_every_timestamp_expression(void)
     cp_buf out = CP_BUF_INIT;
     cp_err err = {0};
     cp_prefix_vars v = {.instant_ms = 1772874303042LL};
-    CPT_EQ_INT(eval_text("y=!{timestamp:yyyy}/m=!{timestamp:MM}/!{timestamp:dd'T'HH}/x", &v, &out,
-                         &err),
-               CP_OK);
+    CPT_EQ_INT(
+        eval_text("y=!{timestamp:yyyy}/m=!{timestamp:MM}/!{timestamp:dd'T'HH}/x", &v, &out, &err),
+        CP_OK);
     CPT_EQ_STR(out.p, "y=2026/m=03/07T09/x");
     cp_buf_free(&out);
 }
@@ -779,8 +794,8 @@ static void random_string_deterministic_and_new_per_occurrence(void)
 {
     cp_prefix *p = NULL;
     cp_err err = {0};
-    CPT_EQ_INT(cp_prefix_compile(CP_SLICE("a/!{firehose:random-string}/b/!{firehose:random-string}/"),
-                                 &p, &err),
+    CPT_EQ_INT(cp_prefix_compile(
+                   CP_SLICE("a/!{firehose:random-string}/b/!{firehose:random-string}/"), &p, &err),
                CP_OK);
     CPT_CHECK(cp_prefix_flags(p) & CP_PREFIX_USES_RANDOM);
     cp_buf a = CP_BUF_INIT, b = CP_BUF_INIT, c = CP_BUF_INIT;
@@ -849,7 +864,8 @@ static void partition_keys(void)
     const char *t = "orders/tenant=!{partitionKeyFromLambda:tenant}/dt=!{partitionKeyFromQuery:dt}"
                     "/t2=!{partitionKeyFromLambda:tenant}/";
     CPT_EQ_INT(cp_prefix_compile(cp_slice_str(t), &p, &err), CP_OK);
-    CPT_EQ_INT(cp_prefix_flags(p), CP_PREFIX_HAS_EXPR | CP_PREFIX_USES_LAMBDA | CP_PREFIX_USES_QUERY);
+    CPT_EQ_INT(cp_prefix_flags(p),
+               CP_PREFIX_HAS_EXPR | CP_PREFIX_USES_LAMBDA | CP_PREFIX_USES_QUERY);
     CPT_EQ_INT(cp_prefix_nkeys(p), 2); /* distinct (namespace, name) pairs */
     cp_prefix_ns ns;
     const char *name;
@@ -955,7 +971,8 @@ static void key_for(const char *prefix, const cp_drec *rec, const cp_tz *tz, cp_
 static void default_and_concatenation_table(void)
 {
     cp_buf key = CP_BUF_INIT;
-    const char *suffix = "orders-to-s3-1-2026-07-13-14-05-09-a9fa96af-e4e4-409f-bac3-1f804714faaa.gz";
+    const char *suffix =
+        "orders-to-s3-1-2026-07-13-14-05-09-a9fa96af-e4e4-409f-bac3-1f804714faaa.gz";
     char want[512];
     static const struct {
         const char *prefix, *want;
@@ -1056,8 +1073,9 @@ static void time_zone_loading(void)
     CPT_CHECK(tz == cp_tz_utc());
     CPT_EQ_INT(cp_tz_load("", NULL, &tz, &err), CP_OK);
     CPT_EQ_STR(cp_tz_name(tz), "UTC");
-    static const char *const invalid[] = {"../../etc/passwd", "/etc/passwd", "Asia/../Asia/Seoul",
-                                          "Asia//Seoul", "Asia/Seoul/", ".hidden", "a b"};
+    static const char *const invalid[] = {
+        "../../etc/passwd", "/etc/passwd", "Asia/../Asia/Seoul", "Asia//Seoul", "Asia/Seoul/",
+        ".hidden",          "a b"};
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
         CPT_EQ_INT(cp_tz_load(invalid[i], NULL, &tz, &err), CP_EINVAL);
     }
