@@ -14,8 +14,9 @@
 #include "core/mem.h"
 #include "table/change.h"
 
-#define CURSOR_KEY   "outbox.cursor"
-#define IDLE_WAIT_MS 2
+#define CURSOR_KEY      "outbox.cursor"
+#define IDLE_WAIT_MS    2
+#define CURSOR_EVERY_MS 200 /* persisting costs an fsync; a stale cursor only costs re-checks */
 
 /* What a stream held when we (re)started: the last source id per shard, and how keys route,
  * so a change already appended before a crash is recognised and skipped. */
@@ -312,7 +313,7 @@ static void *relay_main(void *arg)
     cp_seglog *log = cp_db_log(ob->db);
     round r = {0};
     cp_seglog_reader *reader = NULL;
-    int64_t backoff_ms = 10;
+    int64_t backoff_ms = 10, last_persist_ms = 0;
     while (!idle(ob, 0)) {
         uint64_t cursor = atomic_load(&ob->cursor);
         if (!reader && cp_seglog_reader_open(log, cursor, &reader, NULL) != CP_OK) {
@@ -364,7 +365,11 @@ static void *relay_main(void *arg)
         }
         backoff_ms = 10;
         uint64_t next = cp_seglog_reader_pos(reader);
-        persist_cursor(ob, next);
+        int64_t now = cp_clock_mono_ns() / 1000000;
+        if (now - last_persist_ms >= CURSOR_EVERY_MS || n < ob->batch) {
+            persist_cursor(ob, next);
+            last_persist_ms = now;
+        }
         if (ob->recovering && source_id_of(next) > ob->dedup_until) {
             /* Past everything any stream held at restart: no more checks needed. */
             ob->recovering = 0;

@@ -9,7 +9,9 @@
  */
 #include "cli/load.h"
 
+#include "cli/awsclient.h"
 #include "cli/cli.h"
+#include "query/query.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -49,6 +51,13 @@ static const cp_config_entry load_table[] = {
      offsetof(cp_load_opts, secret_key), CP_CFG_SECRET, "secret key to sign with", "SECRET"},
     {"quiet", CP_CFG_BOOL, "false", 0, 0, offsetof(cp_load_opts, quiet), 0,
      "no progress line", NULL},
+    {"verify", CP_CFG_BOOL, "false", 0, 0, offsetof(cp_load_opts, verify), 0,
+     "then flush the pipeline and check every written item is in the bucket exactly once",
+     NULL},
+    {"bucket", CP_CFG_STRING, "chat-bucket", 0, 0, offsetof(cp_load_opts, bucket), 0,
+     "--verify: bucket of the by-livestream delivery stream", "NAME"},
+    {"prefix", CP_CFG_STRING, "Livestreams/", 0, 0, offsetof(cp_load_opts, prefix), 0,
+     "--verify: prefix the delivered objects are under (read recursively)", "PREFIX"},
     {0},
 };
 
@@ -381,6 +390,86 @@ void cp_load_print(const cp_load_opts *o, const cp_load_result *r, FILE *f)
  * The `load` command.
  * ---------------------------------------------------------------------------------------- */
 
+typedef struct verify_rows {
+    const cp_load_opts *o;
+    uint64_t *rows, *distinct;
+} verify_rows;
+
+static int verify_row(void *ctx, const cp_query_result *res, const cp_query_value *row)
+{
+    verify_rows *v = ctx;
+    (void) res;
+    if (row[0].s.len > 5 && memcmp(row[0].s.p, "live-", 5) == 0) {
+        long long i = atoll(row[0].s.p + 5);
+        if (i >= 0 && i < v->o->livestreams) {
+            v->rows[i] += (uint64_t) row[1].i;
+            v->distinct[i] += (uint64_t) row[2].i;
+        }
+    }
+    return 0;
+}
+
+/* Flush the pipeline, then count every livestream's rows in the bucket with the query engine
+ * (reading through the endpoint's S3 API, as Athena reads S3). Returns 0 when nothing was lost
+ * or duplicated. */
+static int verify(const cp_load_opts *o, const cp_load_result *r)
+{
+    cp_awsc c = {o->endpoint, o->region, o->access_key, o->secret_key};
+    cp_buf body = CP_BUF_INIT;
+    long status = 0;
+    cp_err err = {0};
+    char path[64];
+    snprintf(path, sizeof(path), "/changepipe/v1/drain");
+    int64_t t0 = cp_clock_mono_ns();
+    if (cp_awsc_rest(&c, "POST", path, "s3", CP_SLICE(""), &status, &body, &err) != CP_OK ||
+        status != 200) {
+        fprintf(stderr, "changepipe load: the server could not flush the pipeline: %s %s\n",
+                err.msg, body.p ? body.p : "");
+        cp_buf_free(&body);
+        return 1;
+    }
+    cp_buf_free(&body);
+    printf("  pipeline flushed in %.2f s\n", (double) (cp_clock_mono_ns() - t0) / 1e9);
+    cp_query_opts qo = {.endpoint = o->endpoint, .region = o->region,
+                        .access_key = o->access_key, .secret_key = o->secret_key};
+    cp_query *q;
+    if (cp_query_open(&qo, &q, &err) != CP_OK) {
+        fprintf(stderr, "changepipe load: %s\n", err.msg);
+        return 1;
+    }
+    cp_buf sql = CP_BUF_INIT;
+    cp_buf_printf(&sql,
+                  "CREATE EXTERNAL TABLE verify_chat (LivestreamID string, UID bigint) ROW FORMAT "
+                  "SERDE 'org.openx.data.jsonserde.JsonSerDe' LOCATION 's3://%s/%s';"
+                  "SELECT LivestreamID, count(*), count(DISTINCT UID) FROM verify_chat "
+                  "GROUP BY LivestreamID",
+                  o->bucket, o->prefix);
+    verify_rows v = {o, cp_calloc((size_t) o->livestreams, sizeof(uint64_t)),
+                     cp_calloc((size_t) o->livestreams, sizeof(uint64_t))};
+    int rc = cp_query_each(q, sql.p, verify_row, &v, &err);
+    cp_query_close(q);
+    cp_buf_free(&sql);
+    uint64_t lost = 0, dup = 0;
+    if (rc == CP_OK) {
+        for (int64_t i = 0; i < o->livestreams; i++) {
+            lost += r->per_livestream[i] > v.distinct[i] ? r->per_livestream[i] - v.distinct[i] : 0;
+            dup += v.rows[i] - v.distinct[i];
+            if (i < 20) {
+                printf("  live-%-8lld written %10llu  in bucket %10llu  distinct %10llu\n",
+                       (long long) i, (unsigned long long) r->per_livestream[i],
+                       (unsigned long long) v.rows[i], (unsigned long long) v.distinct[i]);
+            }
+        }
+        printf("  lost = %llu, duplicated = %llu\n", (unsigned long long) lost,
+               (unsigned long long) dup);
+    } else {
+        fprintf(stderr, "changepipe load: verification query failed: %s\n", err.msg);
+    }
+    cp_free(v.rows);
+    cp_free(v.distinct);
+    return rc == CP_OK && lost == 0 && dup == 0 ? 0 : 1;
+}
+
 static int load_cmd(void *arg, char **rest)
 {
     (void) rest;
@@ -392,6 +481,9 @@ static int load_cmd(void *arg, char **rest)
     cp_load_result r;
     int status = cp_load_run(o, &r);
     cp_load_print(o, &r, stdout);
+    if (o->verify) {
+        status |= verify(o, &r);
+    }
     cp_load_result_free(&r);
     return status;
 }

@@ -21,10 +21,8 @@ typedef struct cp_load_opts {
     int quiet;
     /* `changepipe load` only */
     int verify;
-    char *data;          /* data directory of the server, for --verify */
     char *bucket;        /* bucket the delivery writes to, for --verify */
     char *prefix;        /* prefix of the by-livestream delivery, for --verify */
-    int64_t verify_timeout_ms;
 } cp_load_opts;
 
 typedef struct cp_load_result {

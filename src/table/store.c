@@ -842,11 +842,16 @@ static int ctl_delete(cp_db *db, MDB_txn *txn, void *arg, cp_err *err)
     prefix[3] = (unsigned char) t->id;
     MDB_val k = {4, prefix}, d;
     if (mrc == 0) {
-        mrc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-        while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, prefix, 4) == 0) {
+        /* Re-seek after every delete: GET_CURRENT fails with EINVAL once the database is empty. */
+        for (;;) {
+            k = (MDB_val){4, prefix};
+            mrc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+            if (mrc != 0 || k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0) {
+                break;
+            }
             mrc = mdb_cursor_del(cur, 0);
-            if (mrc == 0) {
-                mrc = mdb_cursor_get(cur, &k, &d, MDB_GET_CURRENT);
+            if (mrc != 0) {
+                break;
             }
         }
         mdb_cursor_close(cur);
@@ -1594,6 +1599,9 @@ int cp_db_meta_put(cp_db *db, const char *key, cp_slice value, cp_err *err)
         } else {
             mdb_txn_abort(txn);
         }
+    }
+    if (mrc == 0) {
+        mrc = mdb_env_sync(db->env, 1); /* the environment is NOSYNC: make this one durable */
     }
     return mrc ? mdb_fail(err, mrc, "meta") : CP_OK;
 }

@@ -213,7 +213,8 @@ int cp_db_log_trim(cp_db *db, int64_t before_ms, uint64_t keep_from, cp_err *err
 const unsigned char *cp_db_uuid(cp_db *db);
 
 /* Small durable key/value metadata for other components (e.g. the change forwarder's cursor).
- * Written in its own LMDB transaction. CP_ENOTFOUND from get when absent. */
+ * Written in its own LMDB transaction and synced before put returns (costs an fsync: callers
+ * rate-limit frequent updates). CP_ENOTFOUND from get when absent. */
 int cp_db_meta_put(cp_db *db, const char *key, cp_slice value, cp_err *err);
 int cp_db_meta_get(cp_db *db, const char *key, cp_buf *out, cp_err *err);
 

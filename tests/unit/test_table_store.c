@@ -143,6 +143,12 @@ static void tables_create_list_delete(void)
     CPT_EQ_INT(cp_db_get_table(db, "a", &got, &err), CP_OK);
     CPT_EQ_INT(got.key.range_type, CP_AV_N);
     cp_table_info_clear(&got);
+    /* Deleting the table's last items empties the whole items database. */
+    cp_buf it = item_json("{\"pk\":{\"S\":\"x\"},\"sk\":{\"N\":\"1\"}}");
+    cp_write_op op = {.kind = CP_WRITE_PUT, .table = "a", .item = cp_buf_slice(&it)};
+    CPT_EQ_INT(cp_db_write(db, &op, 1, 0, &err), CP_OK);
+    CPT_EQ_INT(op.rc, CP_OK);
+    cp_buf_free(&it);
     CPT_EQ_INT(cp_db_delete_table(db, "a", NULL, &err), CP_OK);
     CPT_EQ_INT(cp_db_get_table(db, "a", &got, &err), CP_ENOTFOUND);
     cp_db_close(db);
