@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The table catalog: a JSON file of DDL statements, changed under a lock and replaced atomically. */
+/* The table catalog: a JSON file of DDL statements, changed under a lock and replaced atomically.
+ */
 #include "query/catalog.h"
 
 #include <fcntl.h>
@@ -14,7 +15,7 @@
 #include "core/mem.h"
 
 struct cp_catalog {
-    char *path;      /* NULL: in memory */
+    char *path; /* NULL: in memory */
     char *lock_path;
     cp_ddl_table **v; /* sorted by name */
     size_t n, cap;
@@ -78,8 +79,7 @@ static int make_parent(const char *path, cp_err *err)
             if (mkdir(d, 0755) < 0 && errno != EEXIST) {
                 int e = errno;
                 cp_free(d);
-                return cp_err_set(err, -e, "cannot create the catalog directory: %s",
-                                  strerror(e));
+                return cp_err_set(err, -e, "cannot create the catalog directory: %s", strerror(e));
             }
             *p = '/';
         }

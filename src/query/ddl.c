@@ -23,8 +23,8 @@ typedef enum {
     T_QIDENT, /* `backquoted` identifier */
     T_STRING, /* '...' or "..." */
     T_NUMBER,
-    T_PUNCT,  /* one character: ( ) , < > : = ; . and anything else */
-    T_BAD,    /* unterminated string, identifier or comment */
+    T_PUNCT, /* one character: ( ) , < > : = ; . and anything else */
+    T_BAD,   /* unterminated string, identifier or comment */
 } tok_type;
 
 typedef struct tok {
@@ -260,11 +260,21 @@ static char *unquote(const tok *t)
         if (q != '`' && c == '\\' && i + 2 < t->len) {
             char n = t->p[++i];
             switch (n) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case '0': c = '\0'; break;
-            default: c = n; break; /* \' \" \\ and anything else: the character itself */
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case '0':
+                c = '\0';
+                break;
+            default:
+                c = n;
+                break; /* \' \" \\ and anything else: the character itself */
             }
         } else if (c == q && i + 2 < t->len && t->p[i + 1] == q) {
             i++;
@@ -340,12 +350,18 @@ static const struct {
     cp_ddl_kind kind;
     const char *canon;
 } simple_types[] = {
-    {"string", CP_DDL_STRING, "string"},      {"tinyint", CP_DDL_TINYINT, "tinyint"},
-    {"smallint", CP_DDL_SMALLINT, "smallint"}, {"int", CP_DDL_INT, "int"},
-    {"integer", CP_DDL_INT, "int"},           {"bigint", CP_DDL_BIGINT, "bigint"},
-    {"float", CP_DDL_FLOAT, "float"},         {"real", CP_DDL_FLOAT, "float"},
-    {"double", CP_DDL_DOUBLE, "double"},      {"boolean", CP_DDL_BOOLEAN, "boolean"},
-    {"timestamp", CP_DDL_TIMESTAMP, "timestamp"}, {"date", CP_DDL_DATE, "date"},
+    {"string", CP_DDL_STRING, "string"},
+    {"tinyint", CP_DDL_TINYINT, "tinyint"},
+    {"smallint", CP_DDL_SMALLINT, "smallint"},
+    {"int", CP_DDL_INT, "int"},
+    {"integer", CP_DDL_INT, "int"},
+    {"bigint", CP_DDL_BIGINT, "bigint"},
+    {"float", CP_DDL_FLOAT, "float"},
+    {"real", CP_DDL_FLOAT, "float"},
+    {"double", CP_DDL_DOUBLE, "double"},
+    {"boolean", CP_DDL_BOOLEAN, "boolean"},
+    {"timestamp", CP_DDL_TIMESTAMP, "timestamp"},
+    {"date", CP_DDL_DATE, "date"},
 };
 
 /* Parse a type, appending its canonical text to `text`. */
@@ -511,22 +527,38 @@ const char *cp_ddl_sqlite_type(cp_ddl_kind kind)
     /* SQLite derives affinity from substrings: INT -> INTEGER, CHAR/TEXT -> TEXT,
      * DOUB/FLOA/REAL -> REAL; the leading word keeps the Athena type visible to output. */
     switch (kind) {
-    case CP_DDL_STRING: return "STRING TEXT";
-    case CP_DDL_VARCHAR: return "VARCHAR";
-    case CP_DDL_CHAR: return "CHAR";
-    case CP_DDL_TINYINT: return "TINYINT";
-    case CP_DDL_SMALLINT: return "SMALLINT";
-    case CP_DDL_INT: return "INTEGER";
-    case CP_DDL_BIGINT: return "BIGINT";
-    case CP_DDL_FLOAT: return "FLOAT";
-    case CP_DDL_DOUBLE: return "DOUBLE";
-    case CP_DDL_DECIMAL: return "DECIMAL REAL";
-    case CP_DDL_BOOLEAN: return "BOOLEAN INT";
-    case CP_DDL_TIMESTAMP: return "TIMESTAMP TEXT";
-    case CP_DDL_DATE: return "DATE TEXT";
-    case CP_DDL_ARRAY: return "ARRAY JSON TEXT";
-    case CP_DDL_MAP: return "MAP JSON TEXT";
-    case CP_DDL_STRUCT: return "STRUCT JSON TEXT";
+    case CP_DDL_STRING:
+        return "STRING TEXT";
+    case CP_DDL_VARCHAR:
+        return "VARCHAR";
+    case CP_DDL_CHAR:
+        return "CHAR";
+    case CP_DDL_TINYINT:
+        return "TINYINT";
+    case CP_DDL_SMALLINT:
+        return "SMALLINT";
+    case CP_DDL_INT:
+        return "INTEGER";
+    case CP_DDL_BIGINT:
+        return "BIGINT";
+    case CP_DDL_FLOAT:
+        return "FLOAT";
+    case CP_DDL_DOUBLE:
+        return "DOUBLE";
+    case CP_DDL_DECIMAL:
+        return "DECIMAL REAL";
+    case CP_DDL_BOOLEAN:
+        return "BOOLEAN INT";
+    case CP_DDL_TIMESTAMP:
+        return "TIMESTAMP TEXT";
+    case CP_DDL_DATE:
+        return "DATE TEXT";
+    case CP_DDL_ARRAY:
+        return "ARRAY JSON TEXT";
+    case CP_DDL_MAP:
+        return "MAP JSON TEXT";
+    case CP_DDL_STRUCT:
+        return "STRUCT JSON TEXT";
     }
     return "TEXT";
 }
@@ -596,8 +628,7 @@ static int table_name(parser *ps, char **out)
     size_t n = strlen(name);
     int ok = n > 0 && n <= 128 && strncmp(name, "sqlite_", 7) != 0;
     for (size_t i = 0; ok && i < n; i++) {
-        ok = islower((unsigned char) name[i]) || isdigit((unsigned char) name[i]) ||
-             name[i] == '_';
+        ok = islower((unsigned char) name[i]) || isdigit((unsigned char) name[i]) || name[i] == '_';
     }
     if (!ok) {
         int rc = fail_at(ps, at,
@@ -864,8 +895,9 @@ static int create_body(parser *ps, cp_ddl_table *t)
                 return CP_EINVAL;
             }
         } else if (is_kw(ps, "clustered") || is_kw(ps, "skewed")) {
-            return fail_at(ps, at, "%s", "bucketed (CLUSTERED BY / SKEWED BY) tables are not "
-                                         "supported");
+            return fail_at(ps, at, "%s",
+                           "bucketed (CLUSTERED BY / SKEWED BY) tables are not "
+                           "supported");
         } else {
             return expected(ps, "a table clause (COMMENT, PARTITIONED BY, ROW FORMAT, "
                                 "STORED AS, LOCATION, TBLPROPERTIES)");
@@ -1006,7 +1038,8 @@ int cp_ddl_classify(cp_slice sql, cp_ddl_stmt *out, cp_err *err)
             /* A plain CREATE TABLE is SQLite's (a scratch table for the session), unless it
              * carries Hive clauses: then the user meant an Athena table. */
             for (; ps.cur.type != T_EOF && ps.cur.type != T_BAD; next(&ps)) {
-                if (is_kw(&ps, "serde") || is_kw(&ps, "location") || is_kw(&ps, "serdeproperties")) {
+                if (is_kw(&ps, "serde") || is_kw(&ps, "location") ||
+                    is_kw(&ps, "serdeproperties")) {
                     return cp_err_set(err, CP_EINVAL,
                                       "only external tables are supported: use CREATE EXTERNAL "
                                       "TABLE ... LOCATION 's3://...'");

@@ -61,7 +61,7 @@ typedef struct cp_ddl_type {
 } cp_ddl_type;
 
 typedef struct cp_ddl_col {
-    char *name;    /* lower case */
+    char *name; /* lower case */
     cp_ddl_type type;
     char *comment; /* NULL when none */
 } cp_ddl_col;
@@ -78,9 +78,9 @@ typedef enum cp_ddl_serde {
 
 /* A parsed CREATE EXTERNAL TABLE. Every pointer is owned by the table. */
 typedef struct cp_ddl_table {
-    char *name;        /* lower case, [a-z0-9_]+ */
+    char *name; /* lower case, [a-z0-9_]+ */
     int if_not_exists;
-    cp_ddl_col *cols;  /* data columns, in order */
+    cp_ddl_col *cols; /* data columns, in order */
     size_t ncols;
     cp_ddl_col *parts; /* PARTITIONED BY columns, in order (path order) */
     size_t nparts;
@@ -90,11 +90,11 @@ typedef struct cp_ddl_table {
     size_t nserde_props;
     cp_ddl_prop *tbl_props;
     size_t ntbl_props;
-    char *comment;     /* NULL when none */
-    char *location;    /* as written, e.g. "s3://bucket/Livestreams/" */
-    char *bucket;      /* "bucket" */
-    char *prefix;      /* "Livestreams/": empty or ending in '/' */
-    char *ddl;         /* the statement text, trimmed (what the catalog stores) */
+    char *comment;  /* NULL when none */
+    char *location; /* as written, e.g. "s3://bucket/Livestreams/" */
+    char *bucket;   /* "bucket" */
+    char *prefix;   /* "Livestreams/": empty or ending in '/' */
+    char *ddl;      /* the statement text, trimmed (what the catalog stores) */
 } cp_ddl_table;
 
 /*

@@ -24,18 +24,18 @@ typedef struct slot {
 struct cp_jsonrow {
     const cp_ddl_table *t;
     size_t ncols;
-    char **keys;      /* folded key each column matches */
+    char **keys; /* folded key each column matches */
     size_t *klen;
-    int32_t *hash;    /* open addressing: column index or -1 */
+    int32_t *hash; /* open addressing: column index or -1 */
     size_t mask;
-    int fold_case;    /* case.insensitive (default on) */
-    int dots;         /* dots.in.keys */
-    int dup_fails;    /* OpenX: a repeated key is an error */
+    int fold_case; /* case.insensitive (default on) */
+    int dots;      /* dots.in.keys */
+    int dup_fails; /* OpenX: a repeated key is an error */
     slot *slots;
     uint32_t *gen_of; /* slots[i] is set for this row iff gen_of[i] == gen */
     uint32_t gen;
-    cp_buf keybuf;    /* unescaped keys */
-    cp_buf scratch;   /* converted values */
+    cp_buf keybuf;  /* unescaped keys */
+    cp_buf scratch; /* converted values */
 };
 
 static inline unsigned char fold(const cp_jsonrow *r, unsigned char c)
@@ -166,7 +166,9 @@ static int syntax_error(cp_json_lexer *lx, const char *why, cp_err *err)
 {
     return cp_err_set(err, CP_EINVAL,
                       "HIVE_CURSOR_ERROR: Row is not a valid JSON Object - %s at character %zu",
-                      why ? why : lx->error ? lx->error : "malformed JSON",
+                      why         ? why
+                      : lx->error ? lx->error
+                                  : "malformed JSON",
                       cp_json_offset(lx) + 1);
 }
 
@@ -475,10 +477,14 @@ static cp_slice cut_chars(cp_slice s, int n)
     return s;
 }
 
-static const int64_t int_min[] = {[CP_DDL_TINYINT] = -128, [CP_DDL_SMALLINT] = -32768,
-                                  [CP_DDL_INT] = INT32_MIN, [CP_DDL_BIGINT] = INT64_MIN};
-static const int64_t int_max[] = {[CP_DDL_TINYINT] = 127, [CP_DDL_SMALLINT] = 32767,
-                                  [CP_DDL_INT] = INT32_MAX, [CP_DDL_BIGINT] = INT64_MAX};
+static const int64_t int_min[] = {[CP_DDL_TINYINT] = -128,
+                                  [CP_DDL_SMALLINT] = -32768,
+                                  [CP_DDL_INT] = INT32_MIN,
+                                  [CP_DDL_BIGINT] = INT64_MIN};
+static const int64_t int_max[] = {[CP_DDL_TINYINT] = 127,
+                                  [CP_DDL_SMALLINT] = 32767,
+                                  [CP_DDL_INT] = INT32_MAX,
+                                  [CP_DDL_BIGINT] = INT64_MAX};
 
 /* Integer from number text: exact, or an integral double below 2^53. */
 static const char *to_int(cp_ddl_kind kind, cp_slice s, int64_t *out)

@@ -11,7 +11,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 
-enum { KIND_PLAIN, KIND_BOOL, KIND_JSON };
+enum { KIND_PLAIN, KIND_BOOL, KIND_JSON, KIND_FLOAT };
 
 struct cp_output {
     FILE *out;
@@ -19,14 +19,14 @@ struct cp_output {
     int header;
     size_t ncols;
     char **names;
-    int *kind;       /* per column: how to print it */
+    int *kind; /* per column: how to print it */
     uint64_t nrows;
     /* TABLE: every cell's text, row-major, NUL-separated, plus per-cell right alignment */
     cp_buf cells;
-    cp_buf align;    /* one byte per cell: 1 = right-aligned (a number) */
+    cp_buf align; /* one byte per cell: 1 = right-aligned (a number) */
     size_t *width;
-    cp_buf line;     /* scratch */
-    int sets;        /* result sets printed so far */
+    cp_buf line; /* scratch */
+    int sets;    /* result sets printed so far */
 };
 
 cp_output *cp_output_new(FILE *out, cp_query_format fmt, int header)
@@ -114,8 +114,9 @@ size_t cp_output_width(cp_slice s)
 /* ------------------------------------------------------------------------------------------ */
 /* Values as text                                                                              */
 
-/* Shortest text that reads back as the same double, with ".0" when it looks integral. */
-static void put_real(cp_buf *b, double d)
+/* Shortest text that reads back as the same double (or float, for single-precision
+ * columns), with ".0" when it looks integral. */
+static void put_real(cp_buf *b, double d, int single)
 {
     if (isnan(d)) {
         cp_buf_puts(b, "NaN");
@@ -126,10 +127,19 @@ static void put_real(cp_buf *b, double d)
         return;
     }
     char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d) {
-            break;
+    if (single && (double) (float) d == d) {
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+            if (strtof(tmp, NULL) == (float) d) {
+                break;
+            }
+        }
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d) {
+                break;
+            }
         }
     }
     cp_buf_puts(b, tmp);
@@ -153,7 +163,8 @@ static void put_hex(cp_buf *b, cp_slice s)
 static int value_text(const cp_output *o, size_t col, const cp_query_value *v, cp_buf *b)
 {
     switch (v->type) {
-    case CP_QUERY_NULL: return 0;
+    case CP_QUERY_NULL:
+        return 0;
     case CP_QUERY_INT:
         if (o->kind[col] == KIND_BOOL && (v->i == 0 || v->i == 1)) {
             cp_buf_puts(b, v->i ? "true" : "false");
@@ -161,9 +172,15 @@ static int value_text(const cp_output *o, size_t col, const cp_query_value *v, c
             cp_buf_printf(b, "%lld", (long long) v->i);
         }
         return 1;
-    case CP_QUERY_REAL: put_real(b, v->d); return 1;
-    case CP_QUERY_TEXT: cp_buf_append(b, v->s.p, v->s.len); return 1;
-    case CP_QUERY_BLOB: put_hex(b, v->s); return 1;
+    case CP_QUERY_REAL:
+        put_real(b, v->d, o->kind[col] == KIND_FLOAT);
+        return 1;
+    case CP_QUERY_TEXT:
+        cp_buf_append(b, v->s.p, v->s.len);
+        return 1;
+    case CP_QUERY_BLOB:
+        put_hex(b, v->s);
+        return 1;
     }
     return 0;
 }
@@ -209,6 +226,8 @@ void cp_output_begin(cp_output *o, const cp_query_result *res)
             o->kind[i] = KIND_BOOL;
         } else if (t && strstr(t, "JSON")) {
             o->kind[i] = KIND_JSON;
+        } else if (t && strncasecmp(t, "FLOAT", 5) == 0) {
+            o->kind[i] = KIND_FLOAT;
         }
         o->width[i] = cp_output_width(cp_slice_str(o->names[i]));
     }
@@ -275,7 +294,9 @@ static void jsonl_row(cp_output *o, const cp_query_value *row)
         cp_buf_putc(b, ':');
         const cp_query_value *v = &row[i];
         switch (v->type) {
-        case CP_QUERY_NULL: cp_buf_puts(b, "null"); break;
+        case CP_QUERY_NULL:
+            cp_buf_puts(b, "null");
+            break;
         case CP_QUERY_INT:
             if (o->kind[i] == KIND_BOOL && (v->i == 0 || v->i == 1)) {
                 cp_buf_puts(b, v->i ? "true" : "false");
@@ -285,7 +306,7 @@ static void jsonl_row(cp_output *o, const cp_query_value *row)
             break;
         case CP_QUERY_REAL:
             if (isfinite(v->d)) {
-                put_real(b, v->d);
+                put_real(b, v->d, o->kind[i] == KIND_FLOAT);
             } else {
                 cp_buf_puts(b, "null");
             }
@@ -346,8 +367,12 @@ void cp_output_row(cp_output *o, const cp_query_value *row)
 {
     o->nrows++;
     switch (o->fmt) {
-    case CP_QUERY_FORMAT_CSV: csv_row(o, row); break;
-    case CP_QUERY_FORMAT_JSONL: jsonl_row(o, row); break;
+    case CP_QUERY_FORMAT_CSV:
+        csv_row(o, row);
+        break;
+    case CP_QUERY_FORMAT_JSONL:
+        jsonl_row(o, row);
+        break;
     default:
         for (size_t i = 0; i < o->ncols; i++) {
             table_cell(o, i, &row[i]);
@@ -391,7 +416,8 @@ void cp_output_end(cp_output *o)
         fflush(o->out);
         return;
     }
-    table_line(o, (const char *const *) o->names, NULL);
+    /* Headers line up with their column: right over numbers (as the first row has them). */
+    table_line(o, (const char *const *) o->names, o->nrows ? o->align.p : NULL);
     cp_buf *b = &o->line;
     cp_buf_reset(b);
     for (size_t i = 0; i < o->ncols; i++) {

@@ -48,9 +48,9 @@ int cp_query_format_parse(const char *name, cp_query_format *out)
     static const struct {
         const char *name;
         cp_query_format fmt;
-    } names[] = {{"auto", CP_QUERY_FORMAT_AUTO},       {"table", CP_QUERY_FORMAT_TABLE},
-                 {"csv", CP_QUERY_FORMAT_CSV},         {"json", CP_QUERY_FORMAT_JSONL},
-                 {"jsonl", CP_QUERY_FORMAT_JSONL},     {"json-lines", CP_QUERY_FORMAT_JSONL},
+    } names[] = {{"auto", CP_QUERY_FORMAT_AUTO},   {"table", CP_QUERY_FORMAT_TABLE},
+                 {"csv", CP_QUERY_FORMAT_CSV},     {"json", CP_QUERY_FORMAT_JSONL},
+                 {"jsonl", CP_QUERY_FORMAT_JSONL}, {"json-lines", CP_QUERY_FORMAT_JSONL},
                  {"ndjson", CP_QUERY_FORMAT_JSONL}};
     for (size_t i = 0; name && i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(name, names[i].name) == 0) {
@@ -63,8 +63,7 @@ int cp_query_format_parse(const char *name, cp_query_format *out)
 
 const char *cp_query_malformed_note(uint64_t n, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%llu malformed line%s ignored", (unsigned long long) n,
-             n == 1 ? "" : "s");
+    snprintf(buf, cap, "%llu malformed line%s ignored", (unsigned long long) n, n == 1 ? "" : "s");
     return buf;
 }
 
@@ -165,8 +164,7 @@ int cp_query_open(const cp_query_opts *opts, cp_query **out, cp_err *err)
     q->env.source = env_source;
     q->env.ctx = q;
     if (cp_vtab_register(q->db, &q->env) < 0) {
-        rc = cp_err_set(err, CP_EIO, "cannot register the table module: %s",
-                        sqlite3_errmsg(q->db));
+        rc = cp_err_set(err, CP_EIO, "cannot register the table module: %s", sqlite3_errmsg(q->db));
         cp_query_close(q);
         return rc;
     }
@@ -210,7 +208,7 @@ const char *cp_query_errmsg(const cp_query *q)
 void cp_query_get_stats(const cp_query *q, cp_query_stats *out)
 {
     const cp_vtab_stats *v = &q->env.stats;
-    *out = (cp_query_stats){q->statements,    q->rows,           v->list_calls,
+    *out = (cp_query_stats){q->statements,     q->rows,           v->list_calls,
                             v->objects_listed, v->objects_pruned, v->objects_opened,
                             v->bytes_read,     v->lines,          v->malformed_ignored};
 }
@@ -270,8 +268,8 @@ static void want_word(void *ctx, cp_slice word)
         return;
     }
     const cp_ddl_table *t = cp_catalog_find(q->cat, name);
-    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE main.\"%w\" USING %s", t->name,
-                                CP_VTAB_MODULE);
+    char *sql =
+        sqlite3_mprintf("CREATE VIRTUAL TABLE main.\"%w\" USING %s", t->name, CP_VTAB_MODULE);
     char *msg = NULL;
     int rc = sqlite3_exec(q->db, sql, NULL, NULL, &msg);
     sqlite3_free(sql);
@@ -365,8 +363,8 @@ static int describe(cp_query *q, const cp_ddl_table *t, int columns_only, const 
     }
     if (t->nparts) {
         /* Athena/Hive print the partition keys in a section of their own. */
-        static const char *const sep[] = {"", "", "", "# Partition Information", "", "",
-                                          "# col_name", "data_type", "comment"};
+        static const char *const sep[] = {
+            "", "", "", "# Partition Information", "", "", "# col_name", "data_type", "comment"};
         for (size_t i = 0; i < 9; i++) {
             cells[3 * r + i] = sep[i];
         }
@@ -487,12 +485,12 @@ static int run_sql(cp_query *q, cp_slice stmt, const sink *sk, cp_err *err)
                 cp_query_value *v = &vals[i];
                 switch (sqlite3_column_type(st, (int) i)) {
                 case SQLITE_INTEGER:
-                    *v = (cp_query_value){CP_QUERY_INT, sqlite3_column_int64(st, (int) i), 0,
-                                          {NULL, 0}};
+                    *v = (cp_query_value){
+                        CP_QUERY_INT, sqlite3_column_int64(st, (int) i), 0, {NULL, 0}};
                     break;
                 case SQLITE_FLOAT:
-                    *v = (cp_query_value){CP_QUERY_REAL, 0, sqlite3_column_double(st, (int) i),
-                                          {NULL, 0}};
+                    *v = (cp_query_value){
+                        CP_QUERY_REAL, 0, sqlite3_column_double(st, (int) i), {NULL, 0}};
                     break;
                 case SQLITE_TEXT: {
                     const char *s = (const char *) sqlite3_column_text(st, (int) i);
@@ -506,7 +504,9 @@ static int run_sql(cp_query *q, cp_slice stmt, const sink *sk, cp_err *err)
                     *v = (cp_query_value){CP_QUERY_BLOB, 0, 0, cp_slice_of(s ? s : "", n)};
                     break;
                 }
-                default: *v = (cp_query_value){CP_QUERY_NULL, 0, 0, {NULL, 0}}; break;
+                default:
+                    *v = (cp_query_value){CP_QUERY_NULL, 0, 0, {NULL, 0}};
+                    break;
                 }
             }
             q->rows++;
@@ -562,7 +562,9 @@ static int run_statement(void *ctx, cp_slice stmt)
     }
     const cp_ddl_table *t = NULL;
     switch (st.kind) {
-    case CP_DDL_CREATE: rc = create_table(q, stmt, err); break;
+    case CP_DDL_CREATE:
+        rc = create_table(q, stmt, err);
+        break;
     case CP_DDL_DROP:
         if (cp_catalog_find(q->cat, st.name)) {
             int i = made_index(q, st.name);
@@ -585,7 +587,9 @@ static int run_statement(void *ctx, cp_slice stmt)
             }
         }
         break;
-    case CP_DDL_SHOW_TABLES: rc = show_tables(q, &st, sc->sk); break;
+    case CP_DDL_SHOW_TABLES:
+        rc = show_tables(q, &st, sc->sk);
+        break;
     case CP_DDL_SHOW_CREATE:
         if ((t = need_table(q, st.name, err, &rc))) {
             static const char *const names[] = {"createtab_stmt"};
@@ -606,13 +610,18 @@ static int run_statement(void *ctx, cp_slice stmt)
         break;
     case CP_DDL_MSCK:
         if ((t = need_table(q, st.name, err, &rc))) {
-            note(q, "Partitions of %s are read from the object listing at query time: nothing "
-                    "to repair",
+            note(q,
+                 "Partitions of %s are read from the object listing at query time: nothing "
+                 "to repair",
                  t->name);
         }
         break;
-    case CP_DDL_UNSUPPORTED: rc = fail(q, err, CP_EINVAL, "%s", err->msg); break;
-    case CP_DDL_SQL: rc = run_sql(q, stmt, sc->sk, err); break;
+    case CP_DDL_UNSUPPORTED:
+        rc = fail(q, err, CP_EINVAL, "%s", err->msg);
+        break;
+    case CP_DDL_SQL:
+        rc = run_sql(q, stmt, sc->sk, err);
+        break;
     }
     uint64_t ignored = q->env.stats.malformed_ignored - malformed_before;
     if (ignored) {

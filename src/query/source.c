@@ -127,8 +127,7 @@ static const cp_source_ops local_ops = {
     CP_SOURCE_ABI, "local", local_list, local_open, local_read, local_close, local_destroy,
 };
 
-int cp_source_local_new(cp_bucket_store *store, const char *data_dir, cp_source *out,
-                        cp_err *err)
+int cp_source_local_new(cp_bucket_store *store, const char *data_dir, cp_source *out, cp_err *err)
 {
     local_src *ls = cp_calloc(1, sizeof(*ls));
     if (store) {
@@ -175,9 +174,9 @@ int cp_source_s3_new(const cp_source_s3_cfg *cfg, cp_source *out, cp_err *err)
 /* ------------------------------------------------------------------------------------------ */
 /* Lines                                                                                       */
 
-#define IN_CHUNK (256u * 1024)
+#define IN_CHUNK    (256u * 1024)
 #define BUF_INITIAL (1024u * 1024)
-#define MAX_LINE (256u * 1024 * 1024)
+#define MAX_LINE    (256u * 1024 * 1024)
 
 enum { MODE_UNKNOWN, MODE_PLAIN, MODE_GZIP };
 
@@ -236,8 +235,8 @@ void cp_source_lines_free(cp_source_lines *l)
     cp_free(l);
 }
 
-int cp_source_lines_open(cp_source_lines *l, const cp_source *src, const char *bucket,
-                         cp_slice key, cp_err *err)
+int cp_source_lines_open(cp_source_lines *l, const cp_source *src, const char *bucket, cp_slice key,
+                         cp_err *err)
 {
     cp_source_lines_close(l);
     l->src = src;

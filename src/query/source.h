@@ -32,7 +32,7 @@ typedef struct cp_bucket_store cp_bucket_store;
 
 /* One listed entry; borrowed for the callback. */
 typedef struct cp_source_entry {
-    cp_slice key;     /* object key, or a common prefix (ending in the delimiter) */
+    cp_slice key; /* object key, or a common prefix (ending in the delimiter) */
     int is_prefix;
     uint64_t size;    /* objects only */
     int64_t mtime_ms; /* objects only; 0 when unknown */
@@ -70,12 +70,11 @@ typedef struct cp_source {
  * opening: CP_EINUSE when a running server holds the directory (err suggests --endpoint),
  * others as cp_bucket_store_open.
  */
-int cp_source_local_new(cp_bucket_store *store, const char *data_dir, cp_source *out,
-                        cp_err *err);
+int cp_source_local_new(cp_bucket_store *store, const char *data_dir, cp_source *out, cp_err *err);
 
 typedef struct cp_source_s3_cfg {
-    const char *endpoint;      /* http[s]://host:port */
-    const char *region;        /* NULL = us-east-1 */
+    const char *endpoint; /* http[s]://host:port */
+    const char *region;   /* NULL = us-east-1 */
     const char *access_key;
     const char *secret_key;
     const char *session_token; /* NULL when none */
@@ -98,8 +97,8 @@ void cp_source_lines_free(cp_source_lines *l);
 
 /* Start reading bucket/key from src (borrowed until the next open or free). Any previous
  * object is closed. Returns CP_OK or the source's open error. */
-int cp_source_lines_open(cp_source_lines *l, const cp_source *src, const char *bucket,
-                         cp_slice key, cp_err *err);
+int cp_source_lines_open(cp_source_lines *l, const cp_source *src, const char *bucket, cp_slice key,
+                         cp_err *err);
 /*
  * The next line without its '\n' (and without a trailing '\r'): 1 with *line set (valid until
  * the next call), 0 at the end of the object, or a negative error: CP_ECORRUPT for a corrupt

@@ -14,7 +14,7 @@
 #include "core/mem.h"
 #include "query/jsonrow.h"
 
-#define DISCOVERY_MAX_DEPTH 16
+#define DISCOVERY_MAX_DEPTH    16
 #define DISCOVERY_MAX_PREFIXES 1000
 #define HIVE_DEFAULT_PARTITION "__HIVE_DEFAULT_PARTITION__"
 
@@ -94,8 +94,8 @@ static char *partition_value(cp_slice v)
     }
     char *out = cp_malloc(v.len + 1), *o = out;
     for (size_t i = 0; i < v.len; i++) {
-        if (v.p[i] == '%' && i + 2 < v.len &&
-            isxdigit((unsigned char) v.p[i + 1]) && isxdigit((unsigned char) v.p[i + 2])) {
+        if (v.p[i] == '%' && i + 2 < v.len && isxdigit((unsigned char) v.p[i + 1]) &&
+            isxdigit((unsigned char) v.p[i + 2])) {
             char hex[3] = {v.p[i + 1], v.p[i + 2], 0};
             *o++ = (char) strtol(hex, NULL, 16);
             i += 2;
@@ -157,8 +157,8 @@ static int object_partitions(const layout *l, cp_slice rel, char **pv)
     int ok = 1;
     while (ok) {
         const char *slash = memchr(rel.p + off, '/', rel.len - off);
-        cp_slice seg = cp_slice_of(rel.p + off, slash ? (size_t) (slash - rel.p) - off
-                                                      : rel.len - off);
+        cp_slice seg =
+            cp_slice_of(rel.p + off, slash ? (size_t) (slash - rel.p) - off : rel.len - off);
         if (hidden_name(seg)) {
             ok = 0;
             break;
@@ -255,7 +255,7 @@ static int may_equal(const pcol *pc, const char *raw, sqlite3_value *c, cp_buf *
             e++;
         }
         if (e == t || *e) {
-            return 1;
+            return 0; /* not numeric: stays text, and text never equals a number */
         }
     }
     return (v.type == CP_JV_INT ? (double) v.i : v.d) == want;
@@ -422,8 +422,8 @@ static int walk_folder(walk *w, cp_slice prefix, int depth, uint64_t bound)
 }
 
 /* List the objects of a table that can satisfy the constraints, into out. */
-static int list_objects(const cp_ddl_table *def, const layout *lay, const cp_source *src,
-                        cons *cs, size_t ncons, objvec *out, cp_vtab_stats *stats, cp_err *err)
+static int list_objects(const cp_ddl_table *def, const layout *lay, const cp_source *src, cons *cs,
+                        size_t ncons, objvec *out, cp_vtab_stats *stats, cp_err *err)
 {
     walk w = {def, lay, src, cs, ncons, -1, out, stats, CP_BUF_INIT, CP_BUF_INIT, err};
     for (size_t i = 0; i < ncons; i++) {
@@ -501,8 +501,8 @@ static int build_layout(const cp_ddl_table *def, const cp_source *src, cp_vtab_s
     for (int depth = 0; depth < DISCOVERY_MAX_DEPTH; depth++) {
         disc_acc a = {CP_BUF_INIT, 0};
         stats->list_calls++;
-        rc = src->ops->list(src->ctx, def->bucket, cp_buf_slice(&prefix), CP_SLICE("/"),
-                            disc_entry, &a, err);
+        rc = src->ops->list(src->ctx, def->bucket, cp_buf_slice(&prefix), CP_SLICE("/"), disc_entry,
+                            &a, err);
         if (rc == 1) {
             rc = CP_OK;
         }
@@ -604,8 +604,8 @@ static void qtab_free(qtab *t)
     }
 }
 
-static int x_create(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                    sqlite3_vtab **out, char **pzErr)
+static int x_create(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                    char **pzErr)
 {
     cp_vtab_env *env = aux;
     if (argc < 3) {
@@ -656,8 +656,8 @@ static int x_create(sqlite3 *db, void *aux, int argc, const char *const *argv,
     int src_rc = sqlite3_declare_vtab(db, sql.p);
     cp_buf_free(&sql);
     if (src_rc != SQLITE_OK) {
-        *pzErr = sqlite3_mprintf("Table %s: cannot declare its columns (%s)", name,
-                                 sqlite3_errmsg(db));
+        *pzErr =
+            sqlite3_mprintf("Table %s: cannot declare its columns (%s)", name, sqlite3_errmsg(db));
         qtab_free(t);
         return SQLITE_ERROR;
     }
@@ -673,8 +673,8 @@ static int x_disconnect(sqlite3_vtab *vt)
 
 static int is_text_kind(cp_ddl_kind k)
 {
-    return k == CP_DDL_STRING || k == CP_DDL_VARCHAR || k == CP_DDL_CHAR ||
-           k == CP_DDL_TIMESTAMP || k == CP_DDL_DATE;
+    return k == CP_DDL_STRING || k == CP_DDL_VARCHAR || k == CP_DDL_CHAR || k == CP_DDL_TIMESTAMP ||
+           k == CP_DDL_DATE;
 }
 
 static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
@@ -775,8 +775,8 @@ static int x_next(sqlite3_vtab_cursor *vc)
                 return SQLITE_OK;
             }
             const qobj *o = &c->objs.v[c->iobj];
-            int rc = cp_source_lines_open(c->lines, c->src, t->def->bucket, cp_slice_str(o->key),
-                                          &err);
+            int rc =
+                cp_source_lines_open(c->lines, c->src, t->def->bucket, cp_slice_str(o->key), &err);
             if (rc < 0) {
                 return vt_error(c, "HIVE_CANNOT_OPEN_SPLIT: Error opening s3://%s/%s: %s",
                                 t->def->bucket, o->key, err.msg);
@@ -849,17 +849,28 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idxNum, const char *idxStr, int
         if (r == SQLITE_OK) {
             /* The whole IN list at once. */
             for (; r == SQLITE_OK && v; r = sqlite3_vtab_in_next(argv[i], &v)) {
+                /* The iterator reuses one value: keep a copy of each. */
                 k->v = cp_realloc(k->v, (k->n + 1) * sizeof(*k->v));
-                k->v[k->n++] = v;
+                k->v[k->n++] = sqlite3_value_dup(v);
             }
         } else {
             k->v = cp_malloc(sizeof(*k->v));
-            k->v[0] = argv[i];
+            k->v[0] = sqlite3_value_dup(argv[i]);
             k->n = 1;
         }
     }
-    rc = list_objects(t->def, &t->lay, c->src, cs, ncons, &c->objs, &t->env->stats, &err);
+    int oom = 0;
     for (size_t i = 0; i < ncons; i++) {
+        for (size_t j = 0; j < cs[i].n; j++) {
+            oom |= cs[i].v[j] == NULL;
+        }
+    }
+    rc = oom ? cp_err_set(&err, CP_ENOMEM, "out of memory")
+             : list_objects(t->def, &t->lay, c->src, cs, ncons, &c->objs, &t->env->stats, &err);
+    for (size_t i = 0; i < ncons; i++) {
+        for (size_t j = 0; j < cs[i].n; j++) {
+            sqlite3_value_free(cs[i].v[j]);
+        }
         cp_free(cs[i].v);
     }
     cp_free(cs);
@@ -878,9 +889,15 @@ static int x_eof(sqlite3_vtab_cursor *vc)
 static void result_value(sqlite3_context *ctx, const cp_jsonrow_value *v)
 {
     switch (v->type) {
-    case CP_JV_NULL: sqlite3_result_null(ctx); break;
-    case CP_JV_INT: sqlite3_result_int64(ctx, v->i); break;
-    case CP_JV_REAL: sqlite3_result_double(ctx, v->d); break;
+    case CP_JV_NULL:
+        sqlite3_result_null(ctx);
+        break;
+    case CP_JV_INT:
+        sqlite3_result_int64(ctx, v->i);
+        break;
+    case CP_JV_REAL:
+        sqlite3_result_double(ctx, v->d);
+        break;
     case CP_JV_TEXT:
         sqlite3_result_text(ctx, v->s.p ? v->s.p : "", (int) v->s.len, SQLITE_TRANSIENT);
         break;
@@ -917,8 +934,8 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
             sqlite3_result_null(ctx);
             return SQLITE_OK;
         }
-        if (cp_jsonrow_convert_text(pc->type, pc->name, cp_slice_str(raw), &c->scratch, &v,
-                                    &err) < 0) {
+        if (cp_jsonrow_convert_text(pc->type, pc->name, cp_slice_str(raw), &c->scratch, &v, &err) <
+            0) {
             char *msg = sqlite3_mprintf("%s in s3://%s/%s", err.msg, t->def->bucket, o->key);
             sqlite3_result_error(ctx, msg, -1);
             sqlite3_free(msg);
@@ -933,14 +950,18 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
         sqlite3_result_text(ctx, s, -1, sqlite3_free);
         break;
     }
-    case PSEUDO_SIZE: sqlite3_result_int64(ctx, (sqlite3_int64) o->size); break;
+    case PSEUDO_SIZE:
+        sqlite3_result_int64(ctx, (sqlite3_int64) o->size);
+        break;
     case PSEUDO_MTIME: {
         char buf[32];
         size_t n = cp_jsonrow_format_ts(o->mtime_ms, buf);
         sqlite3_result_text(ctx, buf, (int) n, SQLITE_TRANSIENT);
         break;
     }
-    default: sqlite3_result_null(ctx); break;
+    default:
+        sqlite3_result_null(ctx);
+        break;
     }
     return SQLITE_OK;
 }
@@ -1015,10 +1036,12 @@ int cp_vtab_partitions(const cp_ddl_table *t, const cp_source *src, cp_vtab_stat
         }
     }
     qsort(names, nn, sizeof(char *), cmp_str);
-    for (size_t i = 0; i < nn; i++) {
-        if (rc == CP_OK && (i == 0 || strcmp(names[i], names[i - 1]) != 0)) {
+    for (size_t i = 0; i < nn && rc == CP_OK; i++) {
+        if (i == 0 || strcmp(names[i], names[i - 1]) != 0) {
             rc = cb(ctx, names[i]);
         }
+    }
+    for (size_t i = 0; i < nn; i++) {
         cp_free(names[i]);
     }
     cp_free(names);

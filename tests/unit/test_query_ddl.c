@@ -222,8 +222,7 @@ static void classifies_statements(void)
     classify_ok("  /* c */ create EXTERNAL table x (a int)", CP_DDL_CREATE);
     CPT_EQ_INT(classify_ok("DROP TABLE IF EXISTS db.Chat;", CP_DDL_DROP).if_exists, 1);
     CPT_EQ_STR(classify_ok("drop table `Chat`", CP_DDL_DROP).name, "chat");
-    CPT_EQ_STR(classify_ok("SHOW TABLES IN default 'ch*|x'", CP_DDL_SHOW_TABLES).pattern,
-               "ch*|x");
+    CPT_EQ_STR(classify_ok("SHOW TABLES IN default 'ch*|x'", CP_DDL_SHOW_TABLES).pattern, "ch*|x");
     CPT_EQ_STR(classify_ok("SHOW TABLES", CP_DDL_SHOW_TABLES).pattern, "");
     CPT_EQ_STR(classify_ok("show create table chat", CP_DDL_SHOW_CREATE).name, "chat");
     CPT_EQ_STR(classify_ok("SHOW COLUMNS IN chat", CP_DDL_SHOW_COLUMNS).name, "chat");
@@ -314,17 +313,21 @@ static void catalog_persists_and_locks(void)
     cp_err err = {0};
     CPT_EQ_INT(cp_catalog_open(catalog_path(), &c, &err), CP_OK);
     CPT_EQ_INT(cp_catalog_count(c), 0);
-    CPT_EQ_INT(cp_catalog_add(c, parse_ok("CREATE EXTERNAL TABLE zeta (a string) LOCATION "
-                                          "'s3://b/z/' STORED AS JSONFILE"),
+    CPT_EQ_INT(cp_catalog_add(c,
+                              parse_ok("CREATE EXTERNAL TABLE zeta (a string) LOCATION "
+                                       "'s3://b/z/' STORED AS JSONFILE"),
                               &err),
                CP_OK);
-    CPT_EQ_INT(cp_catalog_add(c, parse_ok("CREATE EXTERNAL TABLE alpha (x bigint COMMENT 'say \"hi\"') "
-                                          "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' "
-                                          "LOCATION 's3://b/a/'"),
-                              &err),
-               CP_OK);
-    CPT_EQ_INT(cp_catalog_add(c, parse_ok("CREATE EXTERNAL TABLE Alpha (y int) LOCATION "
-                                          "'s3://b/' STORED AS JSONFILE"),
+    CPT_EQ_INT(
+        cp_catalog_add(c,
+                       parse_ok("CREATE EXTERNAL TABLE alpha (x bigint COMMENT 'say \"hi\"') "
+                                "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' "
+                                "LOCATION 's3://b/a/'"),
+                       &err),
+        CP_OK);
+    CPT_EQ_INT(cp_catalog_add(c,
+                              parse_ok("CREATE EXTERNAL TABLE Alpha (y int) LOCATION "
+                                       "'s3://b/' STORED AS JSONFILE"),
                               &err),
                CP_EEXIST);
     CPT_EQ_STR(err.msg, "Table alpha already exists");
@@ -372,8 +375,9 @@ static void catalog_persists_and_locks(void)
 
     /* In memory: no file at all. */
     CPT_EQ_INT(cp_catalog_open(NULL, &c, &err), CP_OK);
-    CPT_EQ_INT(cp_catalog_add(c, parse_ok("CREATE EXTERNAL TABLE m (a int) LOCATION 's3://b/' "
-                                          "STORED AS JSONFILE"),
+    CPT_EQ_INT(cp_catalog_add(c,
+                              parse_ok("CREATE EXTERNAL TABLE m (a int) LOCATION 's3://b/' "
+                                       "STORED AS JSONFILE"),
                               &err),
                CP_OK);
     CPT_EQ_INT(cp_catalog_count(c), 1);
