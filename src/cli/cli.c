@@ -12,6 +12,7 @@ static const cp_cli_command *const commands[] = {
     &cp_cli_serve,
     &cp_cli_load,
     &cp_cli_query,
+    &cp_cli_replay,
     &cp_cli_demo,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

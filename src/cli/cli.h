@@ -24,6 +24,7 @@ extern const cp_cli_command cp_cli_demo;
 extern const cp_cli_command cp_cli_serve;
 extern const cp_cli_command cp_cli_load;
 extern const cp_cli_command cp_cli_query;
+extern const cp_cli_command cp_cli_replay;
 
 /* Run the command named in argv[1]; returns the process exit status. */
 int cp_cli_main(int argc, char **argv);

@@ -15,6 +15,7 @@
 #include "aws/proto.h"
 #include "cdc/outbox.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "delivery/api.h"
@@ -101,6 +102,39 @@ static int drain(void *ctx, const cp_http_req *req, cp_http_resp *resp)
     } else {
         cp_buf_puts(&resp->body, "{\"drained\":true}");
     }
+    return CP_OK;
+}
+
+/* POST /changepipe/v1/replay?stream=NAME&from=MS&to=MS: re-deliver the objects whose records
+ * arrived in [from, to] into the same keys (a changepipe extension; `changepipe replay`). */
+static int replay(void *ctx, const cp_http_req *req, cp_http_resp *resp)
+{
+    cp_server *s = ctx;
+    cp_slice name = {NULL, 0}, from = {NULL, 0}, to = {NULL, 0};
+    cp_http_req_query_param(req, "stream", &name);
+    cp_http_req_query_param(req, "from", &from);
+    cp_http_req_query_param(req, "to", &to);
+    cp_http_resp_add_header(resp, "Content-Type", CP_SLICE("application/json"));
+    if (!name.len) {
+        resp->status = 400;
+        cp_buf_puts(&resp->body, "{\"message\":\"stream is required\"}");
+        return CP_OK;
+    }
+    char stream[256];
+    snprintf(stream, sizeof(stream), "%.*s", (int) name.len, name.p);
+    int64_t from_ms = from.len ? strtoll(from.p, NULL, 10) : 0;
+    int64_t to_ms = to.len ? strtoll(to.p, NULL, 10) : INT64_MAX;
+    uint64_t objects = 0;
+    cp_err err = {0};
+    int rc = cp_delivery_replay(s->delivery, stream, from_ms, to_ms, &objects, &err);
+    if (rc != CP_OK) {
+        resp->status = rc == CP_ENOTFOUND ? 404 : 500;
+        cp_buf_puts(&resp->body, "{\"message\":");
+        cp_json_put_str(&resp->body, cp_slice_str(err.msg));
+        cp_buf_puts(&resp->body, "}");
+        return CP_OK;
+    }
+    cp_buf_printf(&resp->body, "{\"objects\":%llu}", (unsigned long long) objects);
     return CP_OK;
 }
 
@@ -268,6 +302,7 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
     cp_http_router_add(s->http, "GET", "/status.json", 0, cp_metrics_json_handler, s->metrics);
     cp_http_router_add(s->http, "GET", "/", 0, cp_status_page, NULL);
     cp_http_router_add(s->http, "POST", "/changepipe/v1/drain", 0, drain, s);
+    cp_http_router_add(s->http, "POST", "/changepipe/v1/replay", 0, replay, s);
     if (s->creds) {
         cp_lambda_api_mount_signed(s->http, s->lambda, s->aws);
     } else {
