@@ -212,7 +212,8 @@ int cp_ds_config_parse(cp_slice json, const cp_ds_parse_opts *opts, cp_ds_config
 /* Release a config (NULL is ignored). */
 void cp_ds_config_free(cp_ds_config *cfg);
 
-/* Deep copy. CP_OK, or the errors of cp_ds_config_from_json (the zone file vanished). */
+/* Deep copy. CP_OK, or the errors of cp_ds_config_from_json (the zone file vanished). Copies
+ * and loaded configs read their CustomTimeZone from CP_TZ_DIR. */
 int cp_ds_config_copy(const cp_ds_config *cfg, cp_ds_config **out, cp_err *err);
 
 /* Persistence: the create request as given plus a "ChangepipeState" member (ARN, version,

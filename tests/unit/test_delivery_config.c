@@ -212,6 +212,35 @@ static void article_by_time_parses_and_describes(void)
     cp_ds_config_free(c);
 }
 
+/* The exact bytes `aws firehose create-delivery-stream --cli-input-json` sent (aws-cli 1.45,
+ * captured), with the extension options as tags since the CLI refuses unknown members. */
+static void aws_cli_request_bytes(void)
+{
+    const char *cli =
+        "{\"DeliveryStreamName\": \"livestream-comments-by-id\", \"DeliveryStreamType\": "
+        "\"KinesisStreamAsSource\", \"KinesisStreamSourceConfiguration\": {\"KinesisStreamARN\": "
+        "\"arn:aws:kinesis:us-east-1:000000000000:stream/livestream-comments\", \"RoleARN\": "
+        "\"arn:aws:iam::000000000000:role/firehose\"}, \"ExtendedS3DestinationConfiguration\": "
+        "{\"RoleARN\": \"arn:aws:iam::000000000000:role/firehose\", \"BucketARN\": "
+        "\"arn:aws:s3:::comments\", \"Prefix\": "
+        "\"Livestreams/LivestreamID=!{partitionKeyFromLambda:LivestreamID}/\", "
+        "\"ErrorOutputPrefix\": \"errors/!{firehose:error-output-type}/\", \"BufferingHints\": "
+        "{\"SizeInMBs\": 64, \"IntervalInSeconds\": 60}, \"ProcessingConfiguration\": "
+        "{\"Enabled\": true, \"Processors\": [{\"Type\": \"Lambda\", \"Parameters\": "
+        "[{\"ParameterName\": \"LambdaArn\", \"ParameterValue\": "
+        "\"arn:aws:lambda:us-east-1:000000000000:function:flatten\"}]}]}, "
+        "\"DynamicPartitioningConfiguration\": {\"Enabled\": true, \"RetryOptions\": "
+        "{\"DurationInSeconds\": 300}}}, \"Tags\": [{\"Key\": \"changepipe:ValidateJsonLines\", "
+        "\"Value\": \"true\"}]}";
+    cp_ds_config *c = parse_ok(cli, 0); /* strict would want the test region, ap-northeast-2 */
+    CPT_EQ_STR(c->source_stream, "livestream-comments");
+    CPT_EQ_INT(c->dynamic_partitioning, 1);
+    CPT_EQ_INT(c->validate_json, 1);
+    CPT_EQ_STR(cp_ds_config_lambda_arn(c),
+               "arn:aws:lambda:us-east-1:000000000000:function:flatten");
+    cp_ds_config_free(c);
+}
+
 static void defaults_filled(void)
 {
     const char *json = "{\"DeliveryStreamName\":\"plain\",\"S3DestinationConfiguration\":{"
@@ -1005,6 +1034,7 @@ CPT_LIST = {
     {"article_by_id_parses", article_by_id_parses},
     {"article_by_id_describe", article_by_id_describe},
     {"article_by_time_parses_and_describes", article_by_time_parses_and_describes},
+    {"aws_cli_request_bytes", aws_cli_request_bytes},
     {"defaults_filled", defaults_filled},
     {"native_processor_and_options", native_processor_and_options},
     {"create_rules_table", create_rules_table},
