@@ -150,6 +150,7 @@ static int demo_run(void *arg, char **rest)
                         .idle_timeout = 120000,
                         .lambda_concurrency = 10,
                         .lambda_endpoints = "",
+                        .s3_sinks = "",
                         .max_active_partitions = 500};
     cp_server *srv = NULL;
     cp_err err = {0};

@@ -33,6 +33,10 @@ static const cp_config_entry serve_table[] = {
      offsetof(cp_server_cfg, lambda_concurrency), 0, "instances per Lambda function", NULL},
     {"lambda-endpoints", CP_CFG_STRING, "", 0, 0, offsetof(cp_server_cfg, lambda_endpoints), 0,
      "Lambda functions served elsewhere: name=http://host:port[,...] (Invoke API)", "LIST"},
+    {"s3-sinks", CP_CFG_STRING, "", 0, 0, offsetof(cp_server_cfg, s3_sinks), CP_CFG_SECRET,
+     "S3-compatible delivery targets a stream can name in ChangepipeOptions.SinkEndpoint: "
+     "name=URL[|region|access-key|secret-key][;...]",
+     "LIST"},
     {"max-active-partitions", CP_CFG_INT, "500", 1, 10000000,
      offsetof(cp_server_cfg, max_active_partitions), 0,
      "active dynamic partitions per delivery stream (beyond: partitioning-failed)", NULL},

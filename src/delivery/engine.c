@@ -47,6 +47,8 @@ typedef struct proc_inst {
 
 typedef struct settings {
     cp_ds_config *cfg; /* owned */
+    const cp_sink_ops *sink; /* where this stream's objects go */
+    void *sink_ctx;
     cp_prefix *prefix, *error_prefix;
     proc_inst procs[8];
     size_t nprocs;
@@ -80,7 +82,18 @@ static int settings_init(settings *s, cp_ds_config *cfg, const cp_delivery_opts 
     if (cfg->type == CP_DS_KINESIS) {
         snprintf(s->source_arn, sizeof(s->source_arn), "%s", cfg->source_stream_arn);
     }
-    int rc = cp_prefix_compile_data(cfg->prefix, &s->prefix, err);
+    s->sink = o->sink;
+    s->sink_ctx = o->sink_ctx;
+    int rc = CP_OK;
+    if (cfg->sink && (!o->sink_for ||
+                      o->sink_for(o->sink_for_ctx, cfg->sink, &s->sink, &s->sink_ctx) != CP_OK)) {
+        rc = cp_err_set(err, CP_EINVAL,
+                        "SinkEndpoint %s is not an S3 sink of this server (see serve --s3-sinks)",
+                        cfg->sink);
+    }
+    if (rc == CP_OK) {
+        rc = cp_prefix_compile_data(cfg->prefix, &s->prefix, err);
+    }
     if (rc == CP_OK) {
         rc = cp_prefix_compile_error(cfg->error_output_prefix, cfg->prefix, &s->error_prefix, err);
     }
@@ -718,8 +731,9 @@ static void route_record(dstream *ds, cp_drec *r, cp_buf *id)
 static int stage_round(dstream *ds, cp_err *err)
 {
     const cp_ds_config *cfg = ds->set.cfg;
-    uint32_t limit = ds->d->o.max_active_partitions ? ds->d->o.max_active_partitions
-                                                    : DEFAULT_PARTITIONS;
+    uint32_t limit = cfg->max_active_partitions     ? cfg->max_active_partitions
+                     : ds->d->o.max_active_partitions ? ds->d->o.max_active_partitions
+                                                      : DEFAULT_PARTITIONS;
     uint32_t active = cfg->dynamic_partitioning ? active_partitions(ds) : 0;
     cp_buf id = CP_BUF_INIT;
     int rc = CP_OK;
@@ -925,7 +939,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
     int64_t backoff = 100;
     for (;;) {
         cp_err serr = {0};
-        rc = ds->d->o.sink->put_object(ds->d->o.sink_ctx, &obj, &serr);
+        rc = ds->set.sink->put_object(ds->set.sink_ctx, &obj, &serr);
         if (rc == CP_OK || ds->stop) {
             break;
         }
@@ -1730,7 +1744,7 @@ static int replay_object(dstream *ds, partition *p, cp_err *err)
                          .key = cp_buf_slice(&key),
                          .body = gzip ? cp_buf_slice(&gz) : cp_buf_slice(&body),
                          .encoding = gzip ? "gzip" : NULL};
-        rc = ds->d->o.sink->put_object(ds->d->o.sink_ctx, &obj, err);
+        rc = ds->set.sink->put_object(ds->set.sink_ctx, &obj, err);
     }
     cp_buf_free(&body);
     cp_buf_free(&id);

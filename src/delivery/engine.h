@@ -38,6 +38,11 @@ typedef struct cp_delivery_opts {
     cp_streams *streams;       /* Kinesis sources (borrowed) */
     const cp_sink_ops *sink;   /* default sink (localfs) */
     void *sink_ctx;            /* e.g. the cp_bucket_store */
+    /* Optional: resolve a sink named by a stream's ChangepipeOptions.SinkEndpoint (an
+     * S3-compatible endpoint in the server configuration). Returns CP_OK with *ops and *ctx, or
+     * CP_ENOTFOUND for an unknown name (create then fails with CP_EINVAL). */
+    int (*sink_for)(void *ctx, const char *name, const cp_sink_ops **ops, void **sink_ctx);
+    void *sink_for_ctx;
     const char *region;        /* for ARNs in Lambda events */
     /* Lambda invocation for the Lambda processor (see cp_processor_env). */
     int (*invoke)(void *ctx, const char *function_arn, cp_slice payload, cp_buf *response,

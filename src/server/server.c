@@ -30,6 +30,7 @@
 #include "server/firehose.h"
 #include "server/invoke.h"
 #include "server/metrics.h"
+#include "server/sinks.h"
 #include "server/status.h"
 
 #define MAINTENANCE_EVERY_MS 60000
@@ -43,6 +44,7 @@ struct cp_server {
     cp_s3api *s3;
     cp_lambda *lambda;
     cp_invoker *invoker;
+    cp_sinks *sinks;
     cp_delivery *delivery;
     cp_firehose_backend firehose;
     cp_firehose_api_cfg firehose_cfg; /* borrowed by the router */
@@ -271,10 +273,15 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
         return rc;
     }
     rc = cp_invoker_new(s->lambda, cfg->lambda_endpoints, &s->invoker, err);
+    if (rc == CP_OK) {
+        rc = cp_sinks_new(cfg->s3_sinks, &s->sinks, err);
+    }
     cp_delivery_opts deo = {.data_dir = cfg->data,
                             .streams = s->streams,
                             .sink = &cp_sink_localfs,
                             .sink_ctx = s->buckets,
+                            .sink_for = cp_sinks_find,
+                            .sink_for_ctx = s->sinks,
                             .region = cfg->region,
                             .invoke = cp_invoker_invoke,
                             .invoke_ctx = s->invoker,
@@ -383,6 +390,7 @@ void cp_server_close(cp_server *s)
     cp_lambda_close(s->lambda);
     cp_metrics_free(s->metrics);
     cp_invoker_free(s->invoker);
+    cp_sinks_free(s->sinks);
     cp_s3api_free(s->s3);
     cp_dynamo_api_free(s->dynamo);
     cp_kinesis_api_free(s->kinesis);

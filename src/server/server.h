@@ -26,6 +26,7 @@ typedef struct cp_server_cfg {
     int64_t idle_timeout;  /* ms before an idle connection is closed */
     int64_t lambda_concurrency; /* instances per function */
     char *lambda_endpoints;     /* name=url,... : functions served by other Invoke endpoints */
+    char *s3_sinks;             /* name=URL|region|ak|sk;... : S3-compatible delivery targets */
     int64_t max_active_partitions; /* per delivery stream (AWS's default quota is 500) */
     int strict;            /* enforce every AWS create-time rule (delivery streams) */
     int emulate_limits;    /* answer AWS's throttling errors past on-demand limits */
