@@ -156,7 +156,7 @@ static void refill(entry *e, const profile *p, int64_t now)
     if (now <= e->last_ns) {
         return;
     }
-    double dt = (double) (now - e->last_ns) * 1e-9;
+    double dt = (double) (now - e->last_ns) / 1e9;
     for (int i = 0; i < NSLOTS_MAX; i++) {
         double t = e->tokens[i] + p->rate[i] * dt;
         e->tokens[i] = t < p->cap[i] ? t : p->cap[i];
@@ -274,8 +274,9 @@ static int dynamo_admit(void *ctx, const cp_dynamo_usage *u)
     cp_limits *l = ctx;
     int64_t now = now_of(l);
     double need[NSLOTS_MAX] = {0};
-    need[D_READ] = u->read_units;
-    need[D_WRITE] = u->write_units;
+    /* Negative or NaN estimates count as nothing (the comparisons are false for NaN). */
+    need[D_READ] = u->read_units > 0 ? u->read_units : 0;
+    need[D_WRITE] = u->write_units > 0 ? u->write_units : 0;
     const char *table = u->table ? u->table : "";
     size_t tlen = strlen(table);
     lkey pk, tk;

@@ -29,6 +29,7 @@
 #include "objects/s3api.h"
 #include "server/firehose.h"
 #include "server/invoke.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/sinks.h"
 #include "server/status.h"
@@ -50,6 +51,7 @@ struct cp_server {
     cp_firehose_api_cfg firehose_cfg; /* borrowed by the router */
     cp_dynamo_api *dynamo;
     cp_kinesis_api *kinesis;
+    cp_limits *limits; /* --emulate-limits; NULL when off */
     cp_aws_router *aws;
     cp_http_router *http;
     cp_metrics *metrics;
@@ -255,8 +257,14 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
     s->aws = cp_aws_router_new(&ac);
     s->http = cp_http_router_new();
     /* ARNs echo each request's region, as AWS does. */
-    s->dynamo = cp_dynamo_api_new(s->db, s->streams, NULL);
-    s->kinesis = cp_kinesis_api_new(s->streams, NULL);
+    if (cfg->emulate_limits) {
+        s->limits = cp_limits_new(NULL);
+        CP_LOG_INFO("server", "emulating AWS throughput limits (docs/limits.md)");
+    }
+    cp_dynamo_cfg dc = {.throttle = cp_limits_dynamo(s->limits)};
+    cp_kinesis_api_cfg kc = {.limiter = cp_limits_kinesis(s->limits)};
+    s->dynamo = cp_dynamo_api_new(s->db, s->streams, &dc);
+    s->kinesis = cp_kinesis_api_new(s->streams, &kc);
     if (cp_dynamo_api_register(s->dynamo, s->aws) != CP_OK ||
         cp_kinesis_api_register(s->kinesis, s->aws) != CP_OK) {
         cp_server_close(s);
@@ -394,6 +402,7 @@ void cp_server_close(cp_server *s)
     cp_s3api_free(s->s3);
     cp_dynamo_api_free(s->dynamo);
     cp_kinesis_api_free(s->kinesis);
+    cp_limits_free(s->limits);
     cp_aws_router_free(s->aws);
     cp_http_router_free(s->http);
     cp_outbox_stop(s->outbox);
