@@ -22,7 +22,7 @@ aws $E dynamodb enable-kinesis-streaming-destination --table-name ChatMessages \
     --stream-arn arn:aws:kinesis:ap-northeast-2:000000000000:stream/chat-cdc
 
 # The transform: the example C Lambda (examples/lambda), built by `make` as fn.zip.
-zip=${FN_ZIP:-$here/../../build/release/examples/lambda/fn.zip}
+zip=${FN_ZIP:-$here/../../build/release/examples/lambda/fn.zip}  # built by `make`
 (cd "$here/../lambda" && aws $E lambda create-function --zip-file "fileb://$zip" \
     --cli-input-json file://deploy.json)
 aws $E firehose create-delivery-stream --cli-input-json "file://$here/by-livestream.json"
