@@ -110,8 +110,8 @@ static int env_source(void *ctx, const cp_source **out, cp_err *err)
     if (!q->src_open) {
         int rc;
         if (q->endpoint) {
-            cp_source_s3_cfg cfg = {q->endpoint, q->region, q->access_key, q->secret_key,
-                                    q->session_token};
+            cp_source_s3_cfg cfg = {q->endpoint,   q->region,        q->access_key,
+                                    q->secret_key, q->session_token, 0};
             rc = cp_source_s3_new(&cfg, &q->src, err);
         } else {
             rc = cp_source_local_new(q->opts.store, q->data_dir, &q->src, err);

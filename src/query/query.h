@@ -14,7 +14,7 @@
  * statement is SQLite's SQL, run against the catalog tables it names (SELECT with WHERE,
  * GROUP BY, COUNT(*), ORDER BY, joins, CTEs, window functions, json_extract, ...). Tables are
  * kept in the catalog (catalog.h) under the data directory, so later runs can name them.
- * Objects come from the local bucket store or (pending) an S3-compatible endpoint (source.h).
+ * Objects come from the local bucket store or an S3-compatible endpoint (source.h).
  *
  * Usage: cp_query_run() for one shot, or a session (cp_query_open, cp_query_exec /
  * cp_query_each, cp_query_close) when several scripts share one catalog and source, e.g. the
@@ -55,8 +55,9 @@ typedef struct cp_query_opts {
     /* An open local store (borrowed, must outlive the session): in-process callers pass the
      * server's, since a store directory can be opened by one process at a time. */
     cp_bucket_store *store;
-    /* Read from an S3-compatible endpoint instead (http[s]://host:port). PENDING: the S3
-     * client is not in the tree yet; a query that reads objects then fails saying so. */
+    /* Read from an S3-compatible endpoint instead (http[s]://host:port, path-style, SigV4
+     * with the credentials below); takes precedence over store and the data directory's
+     * buckets. The catalog still lives under data_dir / catalog_path. */
     const char *endpoint;
     const char *region; /* NULL = us-east-1 */
     const char *access_key;

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Object sources for the query engine (local bucket store; S3 pending) and the streaming line
- * reader with transparent gzip.
+ * Object sources for the query engine (local bucket store, S3-compatible endpoint) and the
+ * streaming line reader with transparent gzip.
  */
 #include "query/source.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "core/mem.h"
+#include "delivery/s3client.h"
 #include "objects/bucket.h"
+#include "query/jsonrow.h"
 
 void cp_source_free(cp_source *s)
 {
@@ -159,16 +162,205 @@ int cp_source_local_new(cp_bucket_store *store, const char *data_dir, cp_source 
 /* ------------------------------------------------------------------------------------------ */
 /* S3-compatible endpoint                                                                      */
 
+#define S3_CHUNK_DEFAULT (8u * 1024 * 1024)
+#define S3_ATTEMPTS      3
+
+typedef struct s3_src {
+    cp_s3client *client;
+    size_t chunk;
+} s3_src;
+
+/* Transient failures (CP_RETRY: connection, 5xx, SlowDown) get two more tries with a short
+ * backoff: a query is interactive, so it fails soon rather than waiting like delivery does. */
+static void backoff(int attempt)
+{
+    struct timespec ts = {0, (long) attempt * 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int no_bucket(const cp_s3_status *st, int rc)
+{
+    return rc == CP_EFAIL && strcmp(st->code, "NoSuchBucket") == 0;
+}
+
+typedef struct s3_list_ctx {
+    cp_source_entry_cb cb;
+    void *cb_ctx;
+} s3_list_ctx;
+
+static int s3_entry(void *ctx, const cp_s3_list_entry *e)
+{
+    s3_list_ctx *lc = ctx;
+    int64_t ms = 0;
+    if (!e->is_prefix && cp_jsonrow_parse_ts(e->last_modified, &ms) < 0) {
+        ms = 0;
+    }
+    cp_source_entry se = {e->key, e->is_prefix, e->size, ms};
+    return lc->cb(lc->cb_ctx, &se);
+}
+
+static int s3_list(void *ctx, const char *bucket, cp_slice prefix, cp_slice delimiter,
+                   cp_source_entry_cb cb, void *cb_ctx, cp_err *err)
+{
+    s3_src *ss = ctx;
+    s3_list_ctx lc = {cb, cb_ctx};
+    cp_s3_list_res res = CP_S3_LIST_RES_INIT;
+    cp_buf token = CP_BUF_INIT;
+    int rc;
+    for (;;) {
+        cp_s3_list_req rq = {prefix, delimiter, {NULL, 0}, cp_buf_slice(&token), 1000};
+        cp_s3_status st;
+        for (int attempt = 1;; attempt++) {
+            memset(&st, 0, sizeof(st));
+            rc = cp_s3client_list(ss->client, bucket, &rq, s3_entry, &lc, &res, &st, err);
+            /* Retry only a page that delivered nothing, so no entry is seen twice. */
+            if (rc != CP_RETRY || res.count > 0 || attempt == S3_ATTEMPTS) {
+                break;
+            }
+            backoff(attempt);
+        }
+        if (no_bucket(&st, rc)) {
+            rc = cp_err_set(err, CP_ENOTFOUND, "The specified bucket does not exist: %s", bucket);
+        }
+        if (rc != CP_OK || !res.truncated || res.next_token.len == 0) {
+            break;
+        }
+        cp_buf_reset(&token);
+        cp_buf_append(&token, res.next_token.p, res.next_token.len);
+    }
+    cp_buf_free(&res.next_token);
+    cp_buf_free(&token);
+    return rc;
+}
+
+/* An object read in ranged GETs of `chunk` bytes: memory stays bounded for any object size. */
+typedef struct s3_rd {
+    s3_src *src;
+    char *bucket;
+    cp_buf key;
+    uint64_t off;  /* next byte to fetch */
+    uint64_t size; /* the object's size, known after the first answer */
+    int known;
+    cp_buf data; /* fetched, not yet consumed: [pos, len) */
+    size_t pos;
+} s3_rd;
+
+static int s3_open(void *ctx, const char *bucket, cp_slice key, void **rd, cp_err *err)
+{
+    (void) err;
+    s3_rd *r = cp_calloc(1, sizeof(*r));
+    r->src = ctx;
+    r->bucket = cp_strdup(bucket);
+    cp_buf_append(&r->key, key.p, key.len);
+    *rd = r;
+    return CP_OK;
+}
+
+static int s3_fetch(s3_rd *r, cp_err *err)
+{
+    cp_buf_reset(&r->data);
+    r->pos = 0;
+    cp_s3_obj_info info;
+    cp_s3_status st;
+    int rc;
+    for (int attempt = 1;; attempt++) {
+        memset(&st, 0, sizeof(st));
+        cp_buf_reset(&r->data);
+        rc = cp_s3client_get(r->src->client, r->bucket, cp_buf_slice(&r->key), r->off,
+                             r->src->chunk, r->src->chunk + 1024, &r->data, &info, &st, err);
+        if (rc != CP_RETRY || attempt == S3_ATTEMPTS) {
+            break;
+        }
+        backoff(attempt);
+    }
+    if (rc != CP_OK && st.http_status == 416 && r->off == 0) {
+        /* S3 refuses any range of an empty object. */
+        r->known = 1;
+        r->size = 0;
+        return CP_OK;
+    }
+    if (no_bucket(&st, rc)) {
+        return cp_err_set(err, CP_ENOTFOUND, "The specified bucket does not exist: %s", r->bucket);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (!r->known) {
+        r->known = 1;
+        r->size = info.size;
+    }
+    r->off += r->data.len;
+    if (r->data.len == 0 && r->off < r->size) {
+        return cp_err_set(err, CP_EIO, "the object shrank while it was read");
+    }
+    return CP_OK;
+}
+
+static int s3_read(void *rd, void *buf, size_t cap, size_t *got, cp_err *err)
+{
+    s3_rd *r = rd;
+    *got = 0;
+    if (r->pos >= r->data.len) {
+        if (r->known && r->off >= r->size) {
+            return CP_OK;
+        }
+        int rc = s3_fetch(r, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    size_t n = r->data.len - r->pos;
+    n = n < cap ? n : cap;
+    if (n) {
+        memcpy(buf, r->data.p + r->pos, n);
+    }
+    r->pos += n;
+    *got = n;
+    return CP_OK;
+}
+
+static void s3_close(void *rd)
+{
+    s3_rd *r = rd;
+    if (r) {
+        cp_free(r->bucket);
+        cp_buf_free(&r->key);
+        cp_buf_free(&r->data);
+        cp_free(r);
+    }
+}
+
+static void s3_destroy(void *ctx)
+{
+    s3_src *ss = ctx;
+    if (ss) {
+        cp_s3client_free(ss->client);
+        cp_free(ss);
+    }
+}
+
+static const cp_source_ops s3_ops = {
+    CP_SOURCE_ABI, "s3", s3_list, s3_open, s3_read, s3_close, s3_destroy,
+};
+
 int cp_source_s3_new(const cp_source_s3_cfg *cfg, cp_source *out, cp_err *err)
 {
-    (void) cfg;
-    out->ops = NULL;
-    out->ctx = NULL;
-    /* The ops above are the contract; the implementation waits for delivery/s3client.c
-     * (ListObjectsV2 + ranged GetObject). */
-    return cp_err_set(err, CP_EINVAL,
-                      "reading from an S3 endpoint is not available yet (the S3 client is "
-                      "pending); query the data directory with --data");
+    cp_s3_sink_cfg sc = CP_S3_SINK_CFG_INIT;
+    sc.endpoint = cfg->endpoint;
+    sc.region = cfg->region;
+    sc.access_key = cfg->access_key;
+    sc.secret_key = cfg->secret_key;
+    sc.session_token = cfg->session_token;
+    s3_src *ss = cp_calloc(1, sizeof(*ss));
+    ss->chunk = cfg->chunk ? cfg->chunk : S3_CHUNK_DEFAULT;
+    int rc = cp_s3client_new(&sc, &ss->client, err);
+    if (rc < 0) {
+        cp_free(ss);
+        return rc;
+    }
+    out->ops = &s3_ops;
+    out->ctx = ss;
+    return CP_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */

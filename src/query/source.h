@@ -6,9 +6,12 @@
  *
  *   local  the bucket store in <data>/buckets (objects/bucket.h), or one the caller already
  *          opened (an in-process server holds the store's lock, so it passes its own);
- *   s3     any S3-compatible endpoint (ListObjectsV2 + ranged GetObject through
- *          delivery/s3client.h). PENDING: s3client.c is not in the tree yet, so
- *          cp_source_s3_new returns CP_EINVAL saying so; the ops shape is fixed.
+ *   s3     any S3-compatible endpoint (changepipe's own S3 API, AWS S3, MinIO...):
+ *          ListObjectsV2 pages and ranged GetObject requests of 8 MiB through
+ *          delivery/s3client.h, path-style, SigV4-signed. Transient failures are retried
+ *          twice with a short backoff. An object is read in ranges, so one replaced while it
+ *          is being read may mix versions (S3 offers no snapshot; delivered objects are
+ *          written once).
  *
  * On top of a source, cp_source_lines streams an object as lines: gzip (detected by its magic
  * bytes, whatever the key or Content-Encoding says, as zcat would) is inflated on the fly with
@@ -78,9 +81,11 @@ typedef struct cp_source_s3_cfg {
     const char *access_key;
     const char *secret_key;
     const char *session_token; /* NULL when none */
+    size_t chunk;              /* bytes per ranged GET; 0 = 8 MiB */
 } cp_source_s3_cfg;
 
-/* An S3-compatible endpoint. PENDING (see above): returns CP_EINVAL for now. */
+/* An S3-compatible endpoint (strings copied). Does not connect yet. Errors: CP_EINVAL for a
+ * bad endpoint or missing credentials (err says which). */
 int cp_source_s3_new(const cp_source_s3_cfg *cfg, cp_source *out, cp_err *err);
 
 /* Release a source (ops->destroy). A zeroed source is a no-op. */
