@@ -27,6 +27,11 @@
  *
  * Like Hive, files and folders whose names start with '_' or '.' are not read.
  *
+ * Where we differ from Athena on purpose: blank lines (a record's trailing newline) are not
+ * rows; a line holding two JSON objects back to back ({...}{...}, records delivered without
+ * a newline) is malformed, where Athena's OpenX SerDe silently keeps the first object and
+ * loses the rest; 'ignore.malformed.json' is honoured for the HCatalog SerDe too.
+ *
  * Malformed lines fail the statement with "HIVE_CURSOR_ERROR: ... in s3://bucket/key line N";
  * with SERDEPROPERTIES ('ignore.malformed.json'='true') they read as a row of NULL data
  * columns (partition and pseudo-columns keep their values) and are counted in
