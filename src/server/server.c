@@ -78,6 +78,19 @@ static int health(void *ctx, const cp_http_req *req, cp_http_resp *resp)
     return CP_OK;
 }
 
+/* GET / is S3's ListBuckets when signed (every SDK signs it), else the status page for a
+ * browser. */
+static int root(void *ctx, const cp_http_req *req, cp_http_resp *resp)
+{
+    cp_server *s = ctx;
+    cp_slice presigned;
+    if (cp_http_req_header(req, "Authorization").len ||
+        cp_http_req_query_param(req, "X-Amz-Credential", &presigned) == CP_OK) {
+        return cp_s3api_handle(s->s3, req, resp);
+    }
+    return cp_status_page(NULL, req, resp);
+}
+
 /* POST /changepipe/v1/drain[?stream=NAME]: flush every delivery buffer after reading the
  * sources to their end (a changepipe extension, for load --verify and tests). */
 static int drain(void *ctx, const cp_http_req *req, cp_http_resp *resp)
@@ -315,7 +328,7 @@ int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)
     cp_http_router_add(s->http, "GET", "/health", 0, health, s);
     cp_http_router_add(s->http, "GET", "/metrics", 0, cp_metrics_prometheus_handler, s->metrics);
     cp_http_router_add(s->http, "GET", "/status.json", 0, cp_metrics_json_handler, s->metrics);
-    cp_http_router_add(s->http, "GET", "/", 0, cp_status_page, NULL);
+    cp_http_router_add(s->http, "GET", "/", 0, root, s);
     cp_http_router_add(s->http, "POST", "/changepipe/v1/drain", 0, drain, s);
     cp_http_router_add(s->http, "POST", "/changepipe/v1/replay", 0, replay, s);
     if (s->creds) {
