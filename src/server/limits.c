@@ -14,8 +14,8 @@
 #include "core/hash.h"
 #include "core/mem.h"
 
-#define NSLOTS_MAX  5    /* token buckets one entry holds */
-#define INLINE_KEY  64   /* longer keys are stored as their SHA-256 */
+#define NSLOTS_MAX  5  /* token buckets one entry holds */
+#define INLINE_KEY  64 /* longer keys are stored as their SHA-256 */
 #define MAX_STRIPES 64
 #define EPS         1e-9 /* refills are sums of products of doubles: forgive rounding */
 
@@ -35,8 +35,8 @@ typedef struct profile {
 } profile;
 
 typedef struct entry {
-    struct entry *chain;       /* next in the hash slot */
-    struct entry *newer;       /* LRU neighbours within the stripe */
+    struct entry *chain; /* next in the hash slot */
+    struct entry *newer; /* LRU neighbours within the stripe */
     struct entry *older;
     uint64_t hash;
     int64_t last_ns;           /* when tokens were last brought up to date */
@@ -222,8 +222,8 @@ static int admits(const entry *e, const profile *p, const double *need, unsigned
     return 1;
 }
 
-static int take(cp_limits *l, const lkey *k, const profile *p, const double *need,
-                unsigned nodebt, int64_t now)
+static int take(cp_limits *l, const lkey *k, const profile *p, const double *need, unsigned nodebt,
+                int64_t now)
 {
     stripe *s = stripe_of(l, k);
     pthread_mutex_lock(&s->mu);
@@ -242,8 +242,7 @@ static int take(cp_limits *l, const lkey *k, const profile *p, const double *nee
 
 /* Give tokens back (signed: a negative amount charges). Refunds stop at capacity; an entry
  * evicted in the meantime is not recreated for a refund, only for a charge. */
-static void give(cp_limits *l, const lkey *k, const profile *p, const double *delta,
-                 int64_t now)
+static void give(cp_limits *l, const lkey *k, const profile *p, const double *delta, int64_t now)
 {
     int charge = 0;
     for (int i = 0; i < NSLOTS_MAX; i++) {

@@ -37,18 +37,18 @@ typedef struct cp_limits cp_limits;
 
 /* Every field 0 (or NULL) means AWS's default written after it. */
 typedef struct cp_limits_cfg {
-    double partition_rcu;     /* read units per second per partition key: 3000 */
-    double partition_wcu;     /* write units per second per partition key: 1000 */
-    double table_rcu;         /* read units per second per table: 40000 */
-    double table_wcu;         /* write units per second per table: 40000 */
-    double dynamo_burst_s;    /* unused capacity a DynamoDB bucket keeps, in seconds: 300 */
-    double dynamo_start_s;    /* tokens a new DynamoDB bucket holds, in seconds: 1 */
-    double shard_write_bytes; /* per shard per second: 1048576 */
-    double shard_write_records; /* per shard per second: 1000 */
-    double shard_read_bytes;  /* per shard per second: 2097152 */
-    double shard_read_calls;  /* GetRecords per shard per second: 5 */
+    double partition_rcu;        /* read units per second per partition key: 3000 */
+    double partition_wcu;        /* write units per second per partition key: 1000 */
+    double table_rcu;            /* read units per second per table: 40000 */
+    double table_wcu;            /* write units per second per table: 40000 */
+    double dynamo_burst_s;       /* unused capacity a DynamoDB bucket keeps, in seconds: 300 */
+    double dynamo_start_s;       /* tokens a new DynamoDB bucket holds, in seconds: 1 */
+    double shard_write_bytes;    /* per shard per second: 1048576 */
+    double shard_write_records;  /* per shard per second: 1000 */
+    double shard_read_bytes;     /* per shard per second: 2097152 */
+    double shard_read_calls;     /* GetRecords per shard per second: 5 */
     double shard_iterator_calls; /* GetShardIterator per shard per second: 5 */
-    size_t max_entries;       /* buckets kept (partition keys + tables + shards): 65536 */
+    size_t max_entries;          /* buckets kept (partition keys + tables + shards): 65536 */
     /* Monotonic clock in nanoseconds (tests inject one); NULL: cp_clock_mono_ns. */
     int64_t (*now_ns)(void *clock_ctx);
     void *clock_ctx;
@@ -60,8 +60,8 @@ typedef struct cp_limits_stats {
     uint64_t dynamo_throttled; /* admit calls answered no */
     uint64_t kinesis_admitted; /* records and read calls admitted */
     uint64_t kinesis_throttled;
-    uint64_t evicted;          /* buckets dropped to stay within max_entries */
-    size_t entries;            /* buckets held now */
+    uint64_t evicted; /* buckets dropped to stay within max_entries */
+    size_t entries;   /* buckets held now */
 } cp_limits_stats;
 
 /* A new limiter; cfg may be NULL for all defaults and is copied. Free with cp_limits_free.

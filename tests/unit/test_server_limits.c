@@ -55,8 +55,9 @@ static int kin(cp_limits *l, cp_kinesis_usage_op op, const char *stream, uint32_
                size_t bytes)
 {
     const cp_kinesis_limiter *k = cp_limits_kinesis(l);
-    cp_kinesis_usage u = {op,     cp_slice_str(stream), CP_STREAM_ON_DEMAND, shard,
-                          CP_SLICE("pk"), op == CP_KINESIS_USAGE_PUT ? 1 : 0, bytes};
+    cp_kinesis_usage u = {op,    cp_slice_str(stream), CP_STREAM_ON_DEMAND,
+                          shard, CP_SLICE("pk"),       op == CP_KINESIS_USAGE_PUT ? 1 : 0,
+                          bytes};
     return k->admit(k->ctx, &u);
 }
 
@@ -313,8 +314,13 @@ static void kinesis_get_records_calls_and_bytes(void)
     CPT_EQ_INT(kin(l, CP_KINESIS_USAGE_GET_RECORDS, "s", 0, 0), 0);
     /* That call returned 10 MiB: 8 MiB of debt at 2 MiB/s keeps reads refused for 4 s even
      * though the call bucket refills. */
-    cp_kinesis_usage u = {CP_KINESIS_USAGE_GET_RECORDS, CP_SLICE("s"), CP_STREAM_ON_DEMAND, 0,
-                          CP_SLICE(""), 10000, 10u << 20};
+    cp_kinesis_usage u = {CP_KINESIS_USAGE_GET_RECORDS,
+                          CP_SLICE("s"),
+                          CP_STREAM_ON_DEMAND,
+                          0,
+                          CP_SLICE(""),
+                          10000,
+                          10u << 20};
     k->charge(k->ctx, &u);
     fake_ns += 3 * SEC;
     CPT_CHECK(kin(l, CP_KINESIS_USAGE_GET_RECORDS, "s", 0, 0) != 0);
