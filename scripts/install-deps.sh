@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       liblmdb-dev libmicrohttpd-dev libnghttp2-dev libssl-dev libcurl4-openssl-dev
       libdeflate-dev libcjson-dev libjq-dev libonig-dev libsqlite3-dev zlib1g-dev
-      awscli python3 zip unzip tzdata)
+      awscli python3 zip unzip tzdata chromium)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,6 +5,13 @@
  * stage (DynamoDB writes, stream -> delivery, delivery -> transform, delivery -> bucket). The
  * latest value of every series is also written as text (data-series elements) so the numbers
  * can be read without looking at pixels.
+ *
+ * Success rates cover the last interval, like the console's per-period graphs. Delivery to S3
+ * is the share of the records that left the buffers which went into data objects rather than
+ * the error output: a ratio of cumulative counters would read 100% whatever failed, and 0%
+ * while records are between the read and the buffer. The next poll is scheduled when one ends
+ * (not on an interval) so a slow answer under load never lets two polls race and a stale
+ * document replace a newer one.
  */
 #include "server/status.h"
 
@@ -55,13 +62,14 @@ static const char page[] =
     "const r=rate(d.read,p.read,dt),e=rate(d.errored,p.errored,dt);\n"
     "push('src-'+d.name,'Kinesis -> Firehose '+d.name,['records/s','success %','lag ms'],"
     "[r,pct(r-e,r),d.lag_ms],['','%','']);\n"
-    "push('xf-'+d.name,'Firehose -> transform '+d.name,['records/s','success %'],"
-    "[r,pct(r-e,r)],['','%']);\n"
+    "push('xf-'+d.name,'Firehose -> transform '+d.name,['records/s','success %','retries/s'],"
+    "[r,pct(r-e,r),rate(d.retries,p.retries,dt)],['','%','']);\n"
     "const o=rate(d.objects,p.objects,dt),dl=rate(d.delivered,p.delivered,dt);\n"
     "push('s3-'+d.name,'Firehose -> S3 '+d.name,['records/s','objects/s','success %'],"
-    "[dl,o,pct(d.delivered+d.errored+d.dropped,d.read-d.buffered)],['','','%']);});}\n"
+    "[dl,o,pct(dl,dl+e)],['','','%']);});}\n"
     "prev=s;}\n"
-    "tick();setInterval(tick,1000);\n"
+    "async function loop(){try{await tick();}finally{setTimeout(loop,1000);}}\n"
+    "loop();\n"
     "</script></body></html>\n";
 
 int cp_status_page(void *ctx, const cp_http_req *req, cp_http_resp *resp)
