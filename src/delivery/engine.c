@@ -321,7 +321,8 @@ struct dstream {
     int running, stop;
     int flush_all;         /* a drain asked for every buffer to be flushed */
     uint64_t drain_gen;    /* bumped when a requested flush-all completed */
-    int caught_up;         /* the last round found nothing new to read */
+    uint64_t catchup_req;  /* bumped by each drain that waits for the source's end */
+    uint64_t catchup_seen; /* catchup_req as it was when the last empty read began */
     cp_seglog *intake;     /* DirectPut */
     shard_src *shards;
     size_t nshards;
@@ -1139,6 +1140,9 @@ static void *worker_main(void *arg)
         cp_err err = {0};
         pthread_mutex_lock(&ds->mu);
         int force = ds->flush_all;
+        /* An empty read satisfies only the drains that asked before it began: one that began
+         * earlier may have missed the records put just before the drain. */
+        uint64_t catchup_req = ds->catchup_req;
         pthread_mutex_unlock(&ds->mu);
         int rc = flush_due(ds, force, &err);
         if (rc == CP_OK && force) {
@@ -1158,7 +1162,9 @@ static void *worker_main(void *arg)
         size_t n = rc == CP_OK ? read_round(ds, next_pos) : 0;
         if (n == 0) {
             pthread_mutex_lock(&ds->mu);
-            ds->caught_up = rc == CP_OK;
+            if (rc == CP_OK) {
+                ds->catchup_seen = catchup_req;
+            }
             pthread_cond_broadcast(&ds->cv);
             if (!ds->stop && !ds->flush_all) {
                 struct timespec ts;
@@ -1176,9 +1182,6 @@ static void *worker_main(void *arg)
             }
             continue;
         }
-        pthread_mutex_lock(&ds->mu);
-        ds->caught_up = 0;
-        pthread_mutex_unlock(&ds->mu);
         cp_delivery_stats before = ds->st;
         run_processors(ds);
         rc = stage_round(ds, &err);
@@ -1618,10 +1621,9 @@ int cp_delivery_drain(cp_delivery *d, const char *name, int catch_up, int64_t ti
     int64_t deadline = cp_clock_mono_ns() + timeout_ms * 1000000;
     pthread_mutex_lock(&ds->mu);
     /* First let the worker read everything currently in the source. */
-    if (catch_up) {
-        ds->caught_up = 0;
-    }
-    while (catch_up && !ds->caught_up && cp_clock_mono_ns() < deadline) {
+    uint64_t want = catch_up ? ++ds->catchup_req : 0;
+    pthread_cond_broadcast(&ds->cv); /* an idle worker reads again now */
+    while (ds->catchup_seen < want && cp_clock_mono_ns() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20000000;
