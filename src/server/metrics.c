@@ -103,7 +103,10 @@ static void classify(const cp_http_req *req, char *out, size_t cap)
     if (p.len >= 11 && memcmp(p.p, "/2015-03-31", 11) == 0) {
         snprintf(out, cap, "lambda.%.*s", (int) (req->method.len > 10 ? 10 : req->method.len),
                  req->method.p);
-    } else if (p.len >= 11 && memcmp(p.p, "/2018-06-01", 11) == 0) {
+    } else if ((p.len >= 11 && memcmp(p.p, "/2018-06-01", 11) == 0) ||
+               (p.len >= 9 && memcmp(p.p, "/_lambda/", 9) == 0)) {
+        /* Local runtimes call under their per-instance /_lambda/<token>/ prefix (lambda.h);
+         * without this they would be counted as S3 requests. */
         snprintf(out, cap, "lambda.runtime");
     } else if (cp_slice_eq(p, CP_SLICE("/metrics")) || cp_slice_eq(p, CP_SLICE("/health")) ||
                cp_slice_eq(p, CP_SLICE("/")) || cp_slice_eq(p, CP_SLICE("/status.json")) ||
