@@ -326,6 +326,7 @@ struct dstream {
     cp_seglog *intake;     /* DirectPut */
     shard_src *shards;
     size_t nshards;
+    uint64_t rounds;       /* rounds read, for rotating the first shard */
     int64_t shards_refreshed_ms;
     ptable parts;
     partition *touched;
@@ -522,9 +523,15 @@ static size_t read_round(dstream *ds, uint64_t *next_pos)
     cp_batch_reset(&ds->batch);
     size_t total = 0, bytes = 0;
     ds->st.millis_behind = 0;
-    for (size_t i = 0; i < ds->nshards && total < ROUND_MAX_RECORDS; i++) {
+    /* Shards the round's budget does not reach keep their position. */
+    for (size_t i = 0; i < ds->nshards; i++) {
+        next_pos[i] = ds->shards[i].pos;
+    }
+    /* Start at a different shard each round, so a busy shard cannot starve the others. */
+    size_t first = ds->nshards ? (size_t) (ds->rounds++ % ds->nshards) : 0;
+    for (size_t step = 0; step < ds->nshards && total < ROUND_MAX_RECORDS; step++) {
+        size_t i = (first + step) % ds->nshards;
         shard_src *sh = &ds->shards[i];
-        next_pos[i] = sh->pos;
         if (sh->done) {
             continue;
         }

@@ -182,8 +182,18 @@ static void killed_mid_delivery_still_exactly_once(void)
     }
     cp_delivery_stats stats;
     CPT_EQ_INT(cp_delivery_stats_get(s.d, "t", &stats, NULL), CP_OK);
-    printf("%d records, %d crashes, %llu objects: lost %d, duplicated %d\n", total, ROUNDS,
-           (unsigned long long) stats.objects, lost, dup);
+    printf("%d records, %d crashes, %llu objects: lost %d, duplicated %d (read %llu, delivered "
+           "%llu, errors %llu, buffered %llu)\n",
+           total, ROUNDS, (unsigned long long) stats.objects, lost, dup,
+           (unsigned long long) stats.records_read, (unsigned long long) stats.records_delivered,
+           (unsigned long long) stats.records_errored,
+           (unsigned long long) stats.records_buffered);
+    for (int i = 0, shown = 0; i < total && shown < 5; i++) {
+        if (sn.ids[i] == 0) {
+            printf("  lost id %d\n", i);
+            shown++;
+        }
+    }
     CPT_EQ_INT(lost, 0);
     CPT_EQ_INT(dup, 0);
     CPT_EQ_INT(stats.records_read, (uint64_t) total);
