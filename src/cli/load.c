@@ -28,7 +28,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 
-enum { ITEMS_PER_REQUEST = 25 };
+enum { ITEMS_PER_REQUEST = 25, MAX_ATTEMPTS = 8 /* then the request counts as an error */ };
 
 static const cp_config_entry load_table[] = {
     {"endpoint", CP_CFG_STRING, "http://127.0.0.1:4566", 0, 0, offsetof(cp_load_opts, endpoint),
@@ -130,7 +130,27 @@ typedef struct conn {
     int64_t scheduled_ns; /* when this request should have been sent */
     livestream *ls;
     int pending_items;    /* items in the request being sent (less when resending) */
+    int attempt;          /* resends of this request so far */
+    int64_t retry_at_ns;  /* > 0: resend at this time (backoff after throttling) */
 } conn;
+
+/* The SDKs' retry shape: exponential backoff from 25 ms, capped at 1 s, with full jitter. */
+static int64_t backoff_ns(int attempt)
+{
+    int64_t cap = 25000000LL << (attempt < 6 ? attempt : 6);
+    if (cap > 1000000000LL) {
+        cap = 1000000000LL;
+    }
+    return 1 + rand() % cap;
+}
+
+static int throttled(long status, const cp_buf *resp)
+{
+    const char *b = resp->p ? resp->p : "";
+    return status == 503 || (status == 400 && (strstr(b, "ThroughputExceeded") ||
+                                               strstr(b, "ThrottlingException") ||
+                                               strstr(b, "RequestLimitExceeded")));
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
@@ -277,6 +297,8 @@ int cp_load_run(const cp_load_opts *o, cp_load_result *res)
             c->ls = &ls[scheduled % (uint64_t) o->livestreams];
             c->scheduled_ns = start + (int64_t) scheduled * interval_ns;
             c->pending_items = ITEMS_PER_REQUEST;
+            c->attempt = 0;
+            c->retry_at_ns = 0;
             build_body(o, c->ls, scheduled, &c->body);
             start_request(multi, o, c, host);
             scheduled++;
@@ -285,6 +307,12 @@ int cp_load_run(const cp_load_opts *o, cp_load_result *res)
         }
         if (now >= end && in_flight == 0) {
             break;
+        }
+        for (size_t i = 0; i < nconn; i++) {
+            if (conns[i].retry_at_ns && conns[i].retry_at_ns <= now) {
+                conns[i].retry_at_ns = 0;
+                start_request(multi, o, &conns[i], host);
+            }
         }
         int running = 0;
         curl_multi_perform(multi, &running);
@@ -306,13 +334,20 @@ int cp_load_run(const cp_load_opts *o, cp_load_result *res)
                 c->ls->sent += acked;
                 res->items += acked;
             }
-            if (ok && left_items) {
+            if (ok && left_items && c->attempt < MAX_ATTEMPTS) {
+                /* Resend the rest after a backoff, as the SDKs do. */
                 res->unprocessed_retries++;
                 c->pending_items = left_items;
-                start_request(multi, o, c, host); /* resend the rest at once */
+                c->retry_at_ns = cp_clock_mono_ns() + backoff_ns(c->attempt++);
                 continue;
             }
-            if (!ok) {
+            if (!ok && msg->data.result == CURLE_OK && throttled(status, &c->resp) &&
+                c->attempt < MAX_ATTEMPTS) {
+                res->throttled++;
+                c->retry_at_ns = cp_clock_mono_ns() + backoff_ns(c->attempt++);
+                continue;
+            }
+            if (!ok || left_items) {
                 res->errors++;
                 if (!o->quiet && res->errors <= 3) {
                     fprintf(stderr, "\n  request failed: HTTP %ld %s %.200s\n", status,
@@ -337,8 +372,13 @@ int cp_load_run(const cp_load_opts *o, cp_load_result *res)
             last_done = done;
             last_report = now;
         }
-        /* Sleep until the next scheduled send or socket activity. */
+        /* Sleep until the next scheduled send, a due resend, or socket activity. */
         int64_t next = start + (int64_t) scheduled * interval_ns - cp_clock_mono_ns();
+        for (size_t i = 0; i < nconn; i++) {
+            if (conns[i].retry_at_ns && conns[i].retry_at_ns - cp_clock_mono_ns() < next) {
+                next = conns[i].retry_at_ns - cp_clock_mono_ns();
+            }
+        }
         int wait_ms = now >= end ? 50 : (int) (next > 0 ? next / 1000000 : 0);
         curl_multi_poll(multi, NULL, 0, wait_ms > 50 ? 50 : wait_ms, NULL);
     }
@@ -379,11 +419,12 @@ void cp_load_print(const cp_load_opts *o, const cp_load_result *r, FILE *f)
             "  sent %llu BatchWriteItem requests (%llu items) in %.1f s: %.0f requests/s, "
             "%.0f items/s (target %.0f requests/s)\n"
             "  latency from scheduled send: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n"
-            "  errors %llu, UnprocessedItems resent %llu times\n",
+            "  errors %llu, UnprocessedItems resent %llu times, throttled requests retried %llu "
+            "times\n",
             (unsigned long long) r->requests, (unsigned long long) r->items, r->seconds,
             (double) r->requests / r->seconds, (double) r->items / r->seconds, o->rate,
             r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms, (unsigned long long) r->errors,
-            (unsigned long long) r->unprocessed_retries);
+            (unsigned long long) r->unprocessed_retries, (unsigned long long) r->throttled);
 }
 
 /* ------------------------------------------------------------------------------------------

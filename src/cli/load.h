@@ -26,7 +26,7 @@ typedef struct cp_load_opts {
 } cp_load_opts;
 
 typedef struct cp_load_result {
-    uint64_t requests, items, errors, unprocessed_retries;
+    uint64_t requests, items, errors, unprocessed_retries, throttled;
     uint64_t *per_livestream; /* items acknowledged per livestream */
     double seconds;
     double p50_ms, p99_ms, p999_ms, max_ms;
