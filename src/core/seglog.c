@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/mem.h"
 
@@ -171,27 +172,6 @@ static ssize_t pread_full(int fd, char *p, size_t len, uint64_t off)
     return (ssize_t) got;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(tmp, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] == '/' || tmp[i] == 0) {
-            char c = tmp[i];
-            tmp[i] = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            tmp[i] = c;
-        }
-    }
-    return 0;
-}
 
 static int sync_dir(cp_seglog *log)
 {
@@ -489,7 +469,7 @@ out:
 int cp_seglog_open(const char *dir, const cp_seglog_opts *opts, cp_seglog **out, cp_err *err)
 {
     *out = NULL;
-    if (mkdir_p(dir) != 0) {
+    if (cp_fs_mkdir_p(dir) != CP_OK) {
         return sys_err(err, "create log directory");
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -330,7 +330,8 @@ struct dstream {
     int64_t shards_refreshed_ms;
     ptable parts;
     partition *touched;
-    cp_delivery_stats st;
+    cp_delivery_stats st;  /* the worker's working counters */
+    cp_delivery_stats pub; /* the last committed state, published under mu for readers */
     cp_batch batch;
     cp_stream_read rd;
     cp_buf scratch;
@@ -398,6 +399,15 @@ static void stats_decode(cp_slice in, cp_delivery_stats *s)
     s->objects = cp_reader_u64le(&r);
     s->bytes = cp_reader_u64le(&r);
     s->processor_retries = cp_reader_u64le(&r);
+}
+
+/* Make the counters of a committed state visible to cp_delivery_stats_get: readers never see
+ * a round half-staged, so read = delivered + errored + dropped + buffered always holds. */
+static void publish(dstream *ds)
+{
+    pthread_mutex_lock(&ds->mu);
+    ds->pub = ds->st;
+    pthread_mutex_unlock(&ds->mu);
 }
 
 static int put_stats(dstream *ds, MDB_txn *txn)
@@ -1023,6 +1033,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
     p->len = p->records = 0;
     p->first_arrival_ms = p->last_arrival_ms = p->opened_ms = 0;
     p->nranges = 0;
+    publish(ds);
     return CP_OK;
 }
 
@@ -1204,9 +1215,8 @@ static void *worker_main(void *arg)
             continue;
         }
         backoff = 100;
-        pthread_mutex_lock(&ds->mu);
         ds->st.active_partitions = active_partitions(ds);
-        pthread_mutex_unlock(&ds->mu);
+        publish(ds);
     }
     cp_free(next_pos);
     return NULL;
@@ -1261,6 +1271,7 @@ static int dstream_start(cp_delivery *d, cp_ds_config *cfg, int fresh, dstream *
         return rc;
     }
     rc = recover(ds, err);
+    ds->pub = ds->st;
     if (rc == CP_OK && ds->set.cfg->type != CP_DS_KINESIS) {
         char path[4400];
         snprintf(path, sizeof(path), "%s/intake", ds->dir);
@@ -1660,7 +1671,7 @@ int cp_delivery_stats_get(cp_delivery *d, const char *name, cp_delivery_stats *o
     dstream *ds = find_locked(d, name, NULL);
     if (ds) {
         pthread_mutex_lock(&ds->mu);
-        *out = ds->st;
+        *out = ds->pub;
         pthread_mutex_unlock(&ds->mu);
     }
     pthread_mutex_unlock(&d->mu);

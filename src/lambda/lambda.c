@@ -38,6 +38,7 @@
 
 #include "core/base64.h"
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -810,36 +811,13 @@ static int write_file_sync(const char *path, const void *p, size_t len)
     if (fd < 0) {
         return -errno;
     }
-    const char *c = p;
-    while (len > 0) {
-        ssize_t w = write(fd, c, len);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        c += w;
-        len -= (size_t) w;
+    int rc = cp_fs_write_all(fd, p, len);
+    if (rc == CP_OK && fsync(fd) != 0) {
+        rc = -errno;
     }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return -e;
+    if (close(fd) != 0 && rc == CP_OK) {
+        rc = -errno;
     }
-    return close(fd) == 0 ? CP_OK : -errno;
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = fsync(fd) == 0 ? CP_OK : -errno;
-    close(fd);
     return rc;
 }
 
@@ -1764,7 +1742,7 @@ int cp_lambda_create(cp_lambda *l, cp_slice request, cp_buf *out, cp_err *err)
                      : cp_err_set(err, -errno, "cannot install the function directory");
         }
         if (rc == CP_OK) {
-            (void) fsync_dir(l->root);
+            (void) cp_fs_fsync_dir(l->root);
         } else {
             rm_rf(tmp);
         }
@@ -1898,7 +1876,7 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
     cp__lambda_uuid(id);
     (void) pathf(trash, sizeof(trash), "%s/.trash-%s", l->root, id);
     if (rename(fn->dir, trash) == 0) {
-        (void) fsync_dir(l->root);
+        (void) cp_fs_fsync_dir(l->root);
         rm_rf(trash);
     } else {
         CP_LOG_WARN("lambda", "cannot remove %s: %s", fn->dir, strerror(errno));

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/mem.h"
 
@@ -379,23 +380,6 @@ static int check_link(const entry *e, const unsigned char *t, uint64_t len, cp_e
     return CP_OK;
 }
 
-static int write_all(int fd, const unsigned char *p, uint64_t len)
-{
-    while (len > 0) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t) len;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        p += w;
-        len -= (uint64_t) w;
-    }
-    return CP_OK;
-}
-
 /* The entry's bytes: a view into the archive for stored entries, a new buffer (*owned) for
  * deflate. Checks the local header, the declared size and the CRC. */
 static int entry_data(const zipper *z, struct libdeflate_decompressor *dc, const entry *e,
@@ -490,7 +474,7 @@ static int extract_one(const zipper *z, struct libdeflate_decompressor *dc, int 
             rc = errno == EEXIST ? fail_entry(z->err, CP_EINVAL, e, "duplicate entry")
                                  : fail_entry(z->err, -errno, e, "cannot create file");
         } else {
-            int w = write_all(fd, data, e->usize);
+            int w = cp_fs_write_all(fd, data, (size_t) e->usize);
             /* fchmod, not the open mode: the umask must not strip bootstrap's execute bit. */
             if (w == CP_OK && fchmod(fd, e->mode) != 0) {
                 w = -errno;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/mem.h"
 #include "objects/keypath.h"
@@ -187,23 +188,6 @@ static void random_hex(char *out, size_t nbytes)
         got += (size_t) n;
     }
     cp_hex(raw, nbytes, out);
-}
-
-static int write_all(int fd, const void *p, size_t len)
-{
-    const char *c = p;
-    while (len) {
-        ssize_t n = write(fd, c, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        c += n;
-        len -= (size_t) n;
-    }
-    return CP_OK;
 }
 
 static pthread_mutex_t *stripe_of(cp_bucket_store *s, const char *bucket, cp_slice key)
@@ -1524,7 +1508,7 @@ int cp_bucket_writer_write(cp_bucket_writer *w, const void *p, size_t len, cp_er
         w->failed = CP_ETOOBIG;
         return cp_err_set(err, CP_ETOOBIG, "Your proposed upload exceeds the maximum allowed size");
     }
-    int rc = write_all(w->fd, p, len);
+    int rc = cp_fs_write_all(w->fd, p, len);
     if (rc < 0) {
         w->failed = rc;
         return cp_err_set(err, rc, "cannot write the object: %s", strerror(-rc));
@@ -2238,7 +2222,7 @@ static int copy_fd(int in, int out, uint64_t len)
                 if (got <= 0) {
                     return got < 0 ? -errno : CP_EIO;
                 }
-                int rc = write_all(out, buf, (size_t) got);
+                int rc = cp_fs_write_all(out, buf, (size_t) got);
                 if (rc < 0) {
                     return rc;
                 }

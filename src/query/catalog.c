@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/mem.h"
 
@@ -349,64 +350,16 @@ static void put_catalog(const cp_catalog *c, cp_buf *out)
     cp_buf_puts(out, c->n ? "\n]}\n" : "]}\n");
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        p += w;
-        len -= (size_t) w;
-    }
-    return CP_OK;
-}
-
-/* Replace the file with c's contents: temp file, fsync, rename, fsync of the directory. */
+/* Replace the file with c's contents atomically and durably. */
 static int save(cp_catalog *c, cp_err *err)
 {
-    cp_buf text = CP_BUF_INIT, tmp = CP_BUF_INIT;
+    cp_buf text = CP_BUF_INIT;
     put_catalog(c, &text);
-    cp_buf_printf(&tmp, "%s.tmp.%ld", c->path, (long) getpid());
-    int rc = CP_OK;
-    int fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = cp_err_set(err, -errno, "cannot write the catalog: %s", strerror(errno));
-        goto out;
-    }
-    rc = write_all(fd, text.p, text.len);
-    if (rc == CP_OK && fsync(fd) < 0) {
-        rc = -errno;
-    }
-    close(fd);
-    if (rc == CP_OK && rename(tmp.p, c->path) < 0) {
-        rc = -errno;
-    }
-    if (rc < 0) {
-        unlink(tmp.p);
-        cp_err_set(err, rc, "cannot write the catalog: %s", strerror(-rc));
-        goto out;
-    }
-    char *dir = cp_strdup(c->path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = 0;
-        int dfd = open(slash == dir ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    cp_free(dir);
-    if (stat(c->path, &c->seen) < 0) {
+    int rc = cp_fs_write_atomic(c->path, text.p, text.len, 0, err);
+    if (rc == CP_OK && stat(c->path, &c->seen) < 0) {
         memset(&c->seen, 0, sizeof(c->seen));
     }
-out:
     cp_buf_free(&text);
-    cp_buf_free(&tmp);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -57,51 +58,9 @@ int cp__stream_rmtree(const char *path, cp_err *err)
 int cp__stream_write_atomic(const char *dir, const char *name, const void *p, size_t len,
                             int no_fsync, cp_err *err)
 {
-    char tmp[4096], dst[4096];
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return cp_err_set(err, -errno, "could not write %s: %s", name, strerror(errno));
-    }
-    const char *c = p;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, c, left);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return cp_err_set(err, -e, "could not write %s: %s", name, strerror(e));
-        }
-        c += w;
-        left -= (size_t) w;
-    }
-    if ((!no_fsync && fsync(fd) != 0) || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cp_err_set(err, -e, "could not sync %s: %s", name, strerror(e));
-    }
-    if (rename(tmp, dst) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cp_err_set(err, -e, "could not replace %s: %s", name, strerror(e));
-    }
-    if (!no_fsync) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0) {
-            int e = errno;
-            if (dfd >= 0) {
-                close(dfd);
-            }
-            return cp_err_set(err, -e, "could not sync stream directory: %s", strerror(e));
-        }
-        close(dfd);
-    }
-    return CP_OK;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return cp_fs_write_atomic(path, p, len, no_fsync, err);
 }
 
 /* ---------------------------------------------------------------- names */
@@ -644,27 +603,6 @@ static int backend_open(cp_streams *s, stream *st, cp_err *err)
     return s->ops->open(&a, &st->bctx, err);
 }
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(tmp, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] == '/' || tmp[i] == 0) {
-            char c = tmp[i];
-            tmp[i] = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            tmp[i] = c;
-        }
-    }
-    return 0;
-}
 
 /* Reopen one stream directory, or remove it when it is the leftover of an uncommitted create or
  * finish its interrupted delete. */
@@ -755,7 +693,7 @@ int cp_streams_open(const char *data_dir, const cp_streams_opts *opts, cp_stream
     pthread_cond_init(&s->cv, NULL);
 
     int rc = CP_OK;
-    if (mkdir_p(s->root) != 0) {
+    if (cp_fs_mkdir_p(s->root) != CP_OK) {
         rc = cp_err_set(err, -errno, "cannot create the streams directory: %s", strerror(errno));
     }
     DIR *d = rc == CP_OK ? opendir(s->root) : NULL;
