@@ -17,16 +17,16 @@ import tempfile
 import time
 import urllib.request
 
+build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release")
+os.environ["CHANGEPIPE_BIN"] = os.path.join(build, "changepipe")  # read by the harness
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "blackbox"))
 from harness import AwsCli, Server  # noqa: E402
 
-build = sys.argv[1] if len(sys.argv) > 1 else "build/release"
 mode = sys.argv[2] if len(sys.argv) > 2 else "native"
 rate = sys.argv[3] if len(sys.argv) > 3 else "1000"
 seconds = sys.argv[4] if len(sys.argv) > 4 else "10"
 runs = int(sys.argv[5]) if len(sys.argv) > 5 else 3
-binary = os.path.join(build, "changepipe")
-os.environ["CHANGEPIPE_BIN"] = binary
+binary = os.environ["CHANGEPIPE_BIN"]
 REGION = "us-east-1"
 
 
