@@ -375,7 +375,10 @@ int cp_prefix_compile_error(const char *error_prefix, const char *prefix, cp_pre
     }
     cp_buf t = CP_BUF_INIT;
     if (error_prefix && *error_prefix) {
-        cp_buf_printf(&t, "%s%s", error_prefix, CP_PREFIX_DEFAULT_TIME);
+        /* A static ErrorOutputPrefix still sorts errors into folders by type, as the article
+         * observed on AWS ("hahaha-error" -> one folder per error-output-type). */
+        cp_buf_printf(&t, "%s!{firehose:error-output-type}/%s", error_prefix,
+                      CP_PREFIX_DEFAULT_TIME);
     } else if (has_expr(prefix)) {
         *out = NULL;
         return cp_err_set(err, CP_EINVAL,
