@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The item store: LMDB holds the items, the change log (cp_seglog) makes them durable.
- * See store.h for the commit protocol; this file has four parts: keys, table metadata,
- * the committer (group commit + recovery) and reads.
+ * See store.h for the commit protocol; this file has keys, table metadata, the committer
+ * (group commit + recovery) and the change-log accessors; reads are in store_read.c.
  */
 #include "table/store.h"
 
@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "table/change.h"
+#include "table/store_int.h"
 
 #define DEFAULT_MAP_SIZE  ((size_t) 64 << 30)
 #define DEFAULT_GROUP_MAX 16384
@@ -38,7 +39,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static void key_prefix(uint32_t table_id, cp_av hash, cp_buf *out)
+void cp__store_key_prefix(uint32_t table_id, cp_av hash, cp_buf *out)
 {
     cp_buf hk = CP_BUF_INIT;
     cp_av_key_bytes(hash, &hk);
@@ -60,11 +61,11 @@ static void key_prefix(uint32_t table_id, cp_av hash, cp_buf *out)
 }
 
 /* Full key of an item whose key attributes were validated. */
-static void item_key(uint32_t table_id, const cp_key_schema *ks, cp_slice item, cp_buf *out)
+void cp__store_item_key(uint32_t table_id, const cp_key_schema *ks, cp_slice item, cp_buf *out)
 {
     cp_av h, r;
     cp_item_find(item, cp_slice_str(ks->hash_name), &h);
-    key_prefix(table_id, h, out);
+    cp__store_key_prefix(table_id, h, out);
     if (ks->range_type && cp_item_find(item, cp_slice_str(ks->range_name), &r)) {
         cp_av_key_bytes(r, out);
     }
@@ -260,29 +261,8 @@ typedef struct request {
     struct request *next;
 } request;
 
-struct cp_db {
-    MDB_env *env;
-    MDB_dbi meta, tables, items;
-    cp_seglog *log;
-    unsigned char uuid[16];
-    size_t group_max;
 
-    pthread_rwlock_t tables_lock; /* guards the cache below for readers */
-    cp_table_info **cache;        /* sorted by name */
-    size_t ncache;
-    uint32_t next_table_id;
-
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    request *head, *tail;
-    int closing;
-    pthread_t committer;
-    int64_t last_ts_us;
-    _Atomic uint64_t applied; /* log position after the last applied record */
-    _Atomic uint64_t ops, ops_refused, changes, groups;
-};
-
-static cp_table_info *cache_find(cp_db *db, const char *name, size_t *at)
+cp_table_info *cp__store_cache_find(cp_db *db, const char *name, size_t *at)
 {
     size_t lo = 0, hi = db->ncache;
     while (lo < hi) {
@@ -321,7 +301,7 @@ static void cache_insert(cp_db *db, cp_table_info *t)
 {
     size_t at;
     pthread_rwlock_wrlock(&db->tables_lock);
-    CP_ASSERT(!cache_find(db, t->name, &at));
+    CP_ASSERT(!cp__store_cache_find(db, t->name, &at));
     db->cache = cp_realloc(db->cache, (db->ncache + 1) * sizeof(*db->cache));
     memmove(db->cache + at + 1, db->cache + at, (db->ncache - at) * sizeof(*db->cache));
     db->cache[at] = t;
@@ -333,7 +313,7 @@ static void cache_remove(cp_db *db, const char *name)
 {
     size_t at;
     pthread_rwlock_wrlock(&db->tables_lock);
-    cp_table_info *t = cache_find(db, name, &at);
+    cp_table_info *t = cp__store_cache_find(db, name, &at);
     if (t) {
         memmove(db->cache + at, db->cache + at + 1, (db->ncache - at - 1) * sizeof(*db->cache));
         db->ncache--;
@@ -343,7 +323,7 @@ static void cache_remove(cp_db *db, const char *name)
     pthread_rwlock_unlock(&db->tables_lock);
 }
 
-static int mdb_fail(cp_err *err, int mrc, const char *what)
+int cp__store_mdb_fail(cp_err *err, int mrc, const char *what)
 {
     return cp_err_set(err, mrc == MDB_MAP_FULL ? CP_ELIMIT : CP_EIO, "%s: %s", what,
                       mdb_strerror(mrc));
@@ -401,7 +381,7 @@ static void group_add(group *g, cp_write_op *op, cp_change_event ev, uint32_t ta
 
 static int apply_op(cp_db *db, MDB_txn *txn, group *g, cp_write_op *op)
 {
-    cp_table_info *t = cache_find(db, op->table, NULL);
+    cp_table_info *t = cp__store_cache_find(db, op->table, NULL);
     if (!t) {
         return cp_err_set(&op->err, CP_ENOTFOUND, "Requested resource not found");
     }
@@ -410,11 +390,11 @@ static int apply_op(cp_db *db, MDB_txn *txn, group *g, cp_write_op *op)
         return rc;
     }
     cp_buf_reset(&g->key);
-    item_key(t->id, &t->key, op->item, &g->key);
+    cp__store_item_key(t->id, &t->key, op->item, &g->key);
     MDB_val k = {g->key.len, g->key.p}, d;
     int mrc = mdb_get(txn, db->items, &k, &d);
     if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return mdb_fail(&op->err, mrc, "read");
+        return cp__store_mdb_fail(&op->err, mrc, "read");
     }
     /* LMDB's pointer dies at our next write, so keep a copy of the current item. */
     cp_buf_reset(&g->cur);
@@ -481,7 +461,7 @@ static int apply_op(cp_db *db, MDB_txn *txn, group *g, cp_write_op *op)
             mrc = mdb_put(txn, db->items, &k, &nd, 0);
             if (mrc != 0) {
                 cp_buf_free(&updated);
-                return mdb_fail(&op->err, mrc, "write");
+                return cp__store_mdb_fail(&op->err, mrc, "write");
             }
             changed = 1;
             ev = cur.p ? CP_CHANGE_MODIFY : CP_CHANGE_INSERT;
@@ -489,7 +469,7 @@ static int apply_op(cp_db *db, MDB_txn *txn, group *g, cp_write_op *op)
     } else if (op->kind == CP_WRITE_DELETE && cur.p) {
         mrc = mdb_del(txn, db->items, &k, NULL);
         if (mrc != 0) {
-            return mdb_fail(&op->err, mrc, "delete");
+            return cp__store_mdb_fail(&op->err, mrc, "delete");
         }
         changed = 1;
         ev = CP_CHANGE_REMOVE;
@@ -519,7 +499,7 @@ static void apply_request(cp_db *db, MDB_txn *txn, group *g, request *rq)
     int mrc = mdb_txn_begin(db->env, txn, 0, &child);
     if (mrc != 0) {
         for (size_t i = 0; i < rq->n; i++) {
-            rq->ops[i].rc = mdb_fail(&rq->ops[i].err, mrc, "transaction");
+            rq->ops[i].rc = cp__store_mdb_fail(&rq->ops[i].err, mrc, "transaction");
         }
         return;
     }
@@ -537,7 +517,7 @@ static void apply_request(cp_db *db, MDB_txn *txn, group *g, request *rq)
             return;
         }
         failed = 0;
-        rq->ops[0].rc = mdb_fail(&rq->ops[0].err, mrc, "transaction");
+        rq->ops[0].rc = cp__store_mdb_fail(&rq->ops[0].err, mrc, "transaction");
     } else {
         mdb_txn_abort(child);
     }
@@ -570,7 +550,7 @@ static int run_group(cp_db *db, request *list, group *g, cp_err *err)
     MDB_txn *txn;
     int mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "begin");
+        return cp__store_mdb_fail(err, mrc, "begin");
     }
     for (request *rq = list; rq; rq = rq->next) {
         apply_request(db, txn, g, rq);
@@ -596,7 +576,7 @@ static int run_group(cp_db *db, request *list, group *g, cp_err *err)
             pos += cp_seglog_frame_size(payloads[i].len);
         }
         mrc = put_u64_meta(db, txn, "applied", pos);
-        rc = mrc ? mdb_fail(err, mrc, "meta") : CP_OK;
+        rc = mrc ? cp__store_mdb_fail(err, mrc, "meta") : CP_OK;
     }
     cp_free(payloads);
     /* The records must be durable before LMDB may hold their effects. */
@@ -610,7 +590,7 @@ static int run_group(cp_db *db, request *list, group *g, cp_err *err)
     mrc = mdb_txn_commit(txn);
     if (mrc != 0) {
         /* The log has the records; the next open replays them. Refuse further writes. */
-        return mdb_fail(err, mrc, "commit");
+        return cp__store_mdb_fail(err, mrc, "commit");
     }
     db->applied = pos;
     atomic_fetch_add(&db->changes, g->n);
@@ -623,7 +603,7 @@ static int run_ctl(cp_db *db, request *rq)
     MDB_txn *txn;
     int mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
     if (mrc != 0) {
-        return mdb_fail(&rq->err, mrc, "begin");
+        return cp__store_mdb_fail(&rq->err, mrc, "begin");
     }
     int rc = rq->ctl(db, txn, rq->ctx, &rq->err);
     if (rc < 0) {
@@ -635,7 +615,7 @@ static int run_ctl(cp_db *db, request *rq)
         mrc = mdb_env_sync(db->env, 1); /* table changes are rare: make them durable now */
     }
     if (mrc != 0) {
-        return mdb_fail(&rq->err, mrc, "commit");
+        return cp__store_mdb_fail(&rq->err, mrc, "commit");
     }
     rq->after(db, rq->ctx);
     return CP_OK;
@@ -787,7 +767,7 @@ static int finish_ctl(cp_db *db, request *rq, cp_err *err)
 static int ctl_create(cp_db *db, MDB_txn *txn, void *ctx, cp_err *err)
 {
     cp_table_info *info = ctx;
-    if (cache_find(db, info->name, NULL)) {
+    if (cp__store_cache_find(db, info->name, NULL)) {
         return cp_err_set(err, CP_EEXIST, "Table already exists: %s", info->name);
     }
     info->id = db->next_table_id;
@@ -801,7 +781,7 @@ static int ctl_create(cp_db *db, MDB_txn *txn, void *ctx, cp_err *err)
         mrc = put_u64_meta(db, txn, "next_table_id", info->id + 1);
     }
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "create table");
+        return cp__store_mdb_fail(err, mrc, "create table");
     }
     db->next_table_id++;
     return CP_OK;
@@ -828,7 +808,7 @@ typedef struct delete_ctx {
 static int ctl_delete(cp_db *db, MDB_txn *txn, void *arg, cp_err *err)
 {
     delete_ctx *dc = arg;
-    cp_table_info *t = cache_find(db, dc->name, NULL);
+    cp_table_info *t = cp__store_cache_find(db, dc->name, NULL);
     if (!t) {
         return cp_err_set(err, CP_ENOTFOUND, "Requested resource not found: Table: %s not found",
                           dc->name);
@@ -864,7 +844,7 @@ static int ctl_delete(cp_db *db, MDB_txn *txn, void *arg, cp_err *err)
         mrc = mdb_del(txn, db->tables, &nk, NULL);
     }
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "delete table");
+        return cp__store_mdb_fail(err, mrc, "delete table");
     }
     if (dc->out) {
         table_copy(dc->out, t);
@@ -894,7 +874,7 @@ typedef struct update_ctx {
 static int ctl_update(cp_db *db, MDB_txn *txn, void *arg, cp_err *err)
 {
     update_ctx *uc = arg;
-    cp_table_info *t = cache_find(db, uc->name, NULL);
+    cp_table_info *t = cp__store_cache_find(db, uc->name, NULL);
     if (!t) {
         return cp_err_set(err, CP_ENOTFOUND, "Requested resource not found: Table: %s not found",
                           uc->name);
@@ -926,7 +906,7 @@ static int ctl_update(cp_db *db, MDB_txn *txn, void *arg, cp_err *err)
         }
         int mrc = save_table(db, txn, &next);
         if (mrc != 0) {
-            rc = mdb_fail(err, mrc, "update table");
+            rc = cp__store_mdb_fail(err, mrc, "update table");
         }
     }
     if (rc != CP_OK) {
@@ -941,7 +921,7 @@ static void after_update(cp_db *db, void *ctx)
 {
     update_ctx *uc = ctx;
     pthread_rwlock_wrlock(&db->tables_lock);
-    cp_table_info *t = cache_find(db, uc->name, NULL);
+    cp_table_info *t = cp__store_cache_find(db, uc->name, NULL);
     cp_table_info_clear(t);
     *t = uc->next;
     pthread_rwlock_unlock(&db->tables_lock);
@@ -959,7 +939,7 @@ int cp_db_update_table(cp_db *db, const char *name,
 int cp_db_get_table(cp_db *db, const char *name, cp_table_info *out, cp_err *err)
 {
     pthread_rwlock_rdlock(&db->tables_lock);
-    cp_table_info *t = cache_find(db, name, NULL);
+    cp_table_info *t = cp__store_cache_find(db, name, NULL);
     if (t) {
         table_copy(out, t);
     }
@@ -988,7 +968,7 @@ int cp_db_list_tables(cp_db *db, const char *after, size_t max, cp_buf *out, siz
     pthread_rwlock_rdlock(&db->tables_lock);
     size_t i = 0;
     if (after) {
-        cache_find(db, after, &i);
+        cp__store_cache_find(db, after, &i);
         if (i < db->ncache && strcmp(db->cache[i]->name, after) == 0) {
             i++;
         }
@@ -1009,7 +989,7 @@ static int load_tables(cp_db *db, MDB_txn *txn, cp_err *err)
     MDB_cursor *cur;
     int mrc = mdb_cursor_open(txn, db->tables, &cur);
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "tables");
+        return cp__store_mdb_fail(err, mrc, "tables");
     }
     MDB_val k, d;
     for (mrc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); mrc == 0;
@@ -1046,7 +1026,7 @@ static int replay(cp_db *db, cp_err *err)
     int mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
     if (mrc != 0) {
         cp_seglog_reader_close(r);
-        return mdb_fail(err, mrc, "begin");
+        return cp__store_mdb_fail(err, mrc, "begin");
     }
     cp_buf key = CP_BUF_INIT;
     uint64_t n = 0;
@@ -1076,7 +1056,7 @@ static int replay(cp_db *db, cp_err *err)
             continue; /* the table was deleted after this write */
         }
         cp_buf_reset(&key);
-        item_key(t->id, &t->key, c.keys, &key);
+        cp__store_item_key(t->id, &t->key, c.keys, &key);
         MDB_val k = {key.len, key.p};
         if (c.event == CP_CHANGE_REMOVE) {
             mrc = mdb_del(txn, db->items, &k, NULL);
@@ -1086,7 +1066,7 @@ static int replay(cp_db *db, cp_err *err)
             mrc = mdb_put(txn, db->items, &k, &d, 0);
         }
         if (mrc != 0) {
-            rc = mdb_fail(err, mrc, "replay");
+            rc = cp__store_mdb_fail(err, mrc, "replay");
             break;
         }
         n++;
@@ -1104,7 +1084,7 @@ static int replay(cp_db *db, cp_err *err)
             mrc = mdb_env_sync(db->env, 1);
         }
         if (mrc != 0) {
-            return mdb_fail(err, mrc, "replay commit");
+            return cp__store_mdb_fail(err, mrc, "replay commit");
         }
         db->applied = end;
         if (n) {
@@ -1138,7 +1118,7 @@ static int open_env(cp_db *db, const cp_db_opts *opts, cp_err *err)
         mrc = mdb_env_open(db->env, path, MDB_NOSYNC | MDB_NOTLS, 0644);
     }
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "open items");
+        return cp__store_mdb_fail(err, mrc, "open items");
     }
     MDB_txn *txn;
     mrc = mdb_txn_begin(db->env, NULL, 0, &txn);
@@ -1152,7 +1132,7 @@ static int open_env(cp_db *db, const cp_db_opts *opts, cp_err *err)
         mrc = mdb_dbi_open(txn, "items", MDB_CREATE, &db->items);
     }
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "open items");
+        return cp__store_mdb_fail(err, mrc, "open items");
     }
     MDB_val uk = {4, "uuid"}, ud;
     mrc = mdb_get(txn, db->meta, &uk, &ud);
@@ -1179,7 +1159,7 @@ static int open_env(cp_db *db, const cp_db_opts *opts, cp_err *err)
     uint64_t applied = 0;
     get_u64_meta(db, txn, "applied", &applied);
     db->applied = applied;
-    int rc = mrc ? mdb_fail(err, mrc, "meta") : load_tables(db, txn, err);
+    int rc = mrc ? cp__store_mdb_fail(err, mrc, "meta") : load_tables(db, txn, err);
     if (rc != CP_OK) {
         mdb_txn_abort(txn);
         return rc;
@@ -1188,7 +1168,7 @@ static int open_env(cp_db *db, const cp_db_opts *opts, cp_err *err)
     if (mrc == 0) {
         mrc = mdb_env_sync(db->env, 1);
     }
-    return mrc ? mdb_fail(err, mrc, "open items") : CP_OK;
+    return mrc ? cp__store_mdb_fail(err, mrc, "open items") : CP_OK;
 }
 
 int cp_db_open(const cp_db_opts *opts, cp_db **out, cp_err *err)
@@ -1260,293 +1240,6 @@ void cp_db_close(cp_db *db)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Reads.
- * ---------------------------------------------------------------------------------------- */
-
-/* Copy the table's id and key schema under the read lock. */
-static int table_lookup(cp_db *db, const char *name, uint32_t *id, cp_key_schema *ks,
-                        cp_err *err)
-{
-    pthread_rwlock_rdlock(&db->tables_lock);
-    cp_table_info *t = cache_find(db, name, NULL);
-    if (t) {
-        *id = t->id;
-        *ks = t->key;
-    }
-    pthread_rwlock_unlock(&db->tables_lock);
-    return t ? CP_OK
-             : cp_err_set(err, CP_ENOTFOUND, "Requested resource not found: Table: %s not found",
-                          name);
-}
-
-int cp_db_get(cp_db *db, const char *table, cp_slice key, cp_buf *out, cp_err *err)
-{
-    uint32_t id;
-    cp_key_schema ks;
-    int rc = table_lookup(db, table, &id, &ks, err);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = cp_db_check_key(&ks, key, 0, err);
-    if (rc < 0) {
-        return rc;
-    }
-    cp_buf k = CP_BUF_INIT;
-    item_key(id, &ks, key, &k);
-    MDB_txn *txn;
-    int mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
-    if (mrc == 0) {
-        MDB_val mk = {k.len, k.p}, d;
-        mrc = mdb_get(txn, db->items, &mk, &d);
-        cp_buf_reset(out);
-        if (mrc == 0) {
-            cp_buf_append(out, d.mv_data, d.mv_size);
-        }
-        mdb_txn_abort(txn);
-    }
-    cp_buf_free(&k);
-    if (mrc == MDB_NOTFOUND) {
-        return CP_ENOTFOUND;
-    }
-    return mrc ? mdb_fail(err, mrc, "get") : CP_OK;
-}
-
-typedef struct bound {
-    cp_buf key;
-    int inclusive;
-} bound;
-
-static int cmp_bytes(MDB_val k, const cp_buf *b)
-{
-    return cp_slice_cmp(cp_slice_of(k.mv_data, k.mv_size), cp_buf_slice(b));
-}
-
-/* Smallest key greater than every key starting with `prefix`, as an exclusive bound. */
-static void prefix_successor(cp_buf *b)
-{
-    while (b->len && (unsigned char) b->p[b->len - 1] == 0xff) {
-        b->len--;
-    }
-    CP_ASSERT(b->len > 0);
-    b->p[b->len - 1]++;
-}
-
-/* Visit keys between lo and hi in either direction within one read transaction. */
-static int visit_range(cp_db *db, const bound *lo, const bound *hi, int backward,
-                       cp_db_visit visit, void *ctx, cp_err *err)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int mrc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
-    if (mrc != 0) {
-        return mdb_fail(err, mrc, "read");
-    }
-    mrc = mdb_cursor_open(txn, db->items, &cur);
-    if (mrc != 0) {
-        mdb_txn_abort(txn);
-        return mdb_fail(err, mrc, "read");
-    }
-    MDB_val k, d;
-    int rc = CP_OK;
-    if (!backward) {
-        k = (MDB_val){lo->key.len, lo->key.p};
-        mrc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-        if (mrc == 0 && !lo->inclusive && cmp_bytes(k, &lo->key) == 0) {
-            mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
-        }
-    } else {
-        k = (MDB_val){hi->key.len, hi->key.p};
-        mrc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-        if (mrc == MDB_NOTFOUND) {
-            mrc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
-        } else if (mrc == 0) {
-            int c = cmp_bytes(k, &hi->key);
-            if (c > 0 || (c == 0 && !hi->inclusive)) {
-                mrc = mdb_cursor_get(cur, &k, &d, MDB_PREV);
-            }
-        }
-    }
-    while (mrc == 0) {
-        int clo = cmp_bytes(k, &lo->key), chi = cmp_bytes(k, &hi->key);
-        if (clo < 0 || (clo == 0 && !lo->inclusive) || chi > 0 || (chi == 0 && !hi->inclusive)) {
-            break;
-        }
-        int v = visit(ctx, cp_slice_of(d.mv_data, d.mv_size));
-        if (v != 0) {
-            rc = v < 0 ? v : CP_OK;
-            break;
-        }
-        mrc = mdb_cursor_get(cur, &k, &d, backward ? MDB_PREV : MDB_NEXT);
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        rc = mdb_fail(err, mrc, "read");
-    }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-/* Narrow [lo, hi] by an ExclusiveStartKey in the direction of travel. */
-static void apply_start_key(uint32_t id, const cp_key_schema *ks, cp_slice start, int backward,
-                            bound *lo, bound *hi)
-{
-    cp_buf k = CP_BUF_INIT;
-    item_key(id, ks, start, &k);
-    bound *b = backward ? hi : lo;
-    int c = cp_slice_cmp(cp_buf_slice(&k), cp_buf_slice(&b->key));
-    if (backward ? c <= 0 : c >= 0) {
-        cp_buf_free(&b->key);
-        b->key = k;
-        b->inclusive = 0;
-    } else {
-        cp_buf_free(&k);
-    }
-}
-
-int cp_db_query_items(cp_db *db, const cp_db_query *q, cp_db_visit visit, void *ctx,
-                      cp_err *err)
-{
-    uint32_t id;
-    cp_key_schema ks;
-    int rc = table_lookup(db, q->table, &id, &ks, err);
-    if (rc < 0) {
-        return rc;
-    }
-    if (q->start_key.len) {
-        rc = cp_db_check_key(&ks, q->start_key, 0, err);
-        if (rc < 0) {
-            return cp_err_set(err, CP_EINVAL, "The provided starting key is invalid: %s",
-                              err ? err->msg : "");
-        }
-    }
-    bound lo = {CP_BUF_INIT, 1}, hi = {CP_BUF_INIT, 0};
-    key_prefix(id, q->hash, &lo.key);
-    size_t plen = lo.key.len;
-    cp_buf_append(&hi.key, lo.key.p, lo.key.len);
-    prefix_successor(&hi.key);
-    if (q->op != CP_RANGE_NONE) {
-        cp_buf v1 = CP_BUF_INIT;
-        cp_buf_append(&v1, lo.key.p, plen);
-        cp_av_key_bytes(q->r1, &v1);
-        switch (q->op) {
-        case CP_RANGE_EQ:
-            cp_buf_reset(&lo.key);
-            cp_buf_append(&lo.key, v1.p, v1.len);
-            cp_buf_reset(&hi.key);
-            cp_buf_append(&hi.key, v1.p, v1.len);
-            hi.inclusive = 1;
-            break;
-        case CP_RANGE_LT:
-        case CP_RANGE_LE:
-            cp_buf_reset(&hi.key);
-            cp_buf_append(&hi.key, v1.p, v1.len);
-            hi.inclusive = q->op == CP_RANGE_LE;
-            break;
-        case CP_RANGE_GT:
-        case CP_RANGE_GE:
-            cp_buf_reset(&lo.key);
-            cp_buf_append(&lo.key, v1.p, v1.len);
-            lo.inclusive = q->op == CP_RANGE_GE;
-            break;
-        case CP_RANGE_BETWEEN:
-            cp_buf_reset(&lo.key);
-            cp_buf_append(&lo.key, v1.p, v1.len);
-            cp_buf_reset(&hi.key);
-            cp_buf_append(&hi.key, lo.key.p, plen);
-            cp_av_key_bytes(q->r2, &hi.key);
-            hi.inclusive = 1;
-            break;
-        case CP_RANGE_BEGINS_WITH:
-            cp_buf_reset(&lo.key);
-            cp_buf_append(&lo.key, v1.p, v1.len);
-            if (v1.len > plen) {
-                cp_buf_reset(&hi.key);
-                cp_buf_append(&hi.key, v1.p, v1.len);
-                prefix_successor(&hi.key);
-            }
-            break;
-        case CP_RANGE_NONE:
-            break;
-        }
-        cp_buf_free(&v1);
-    }
-    if (q->start_key.len) {
-        apply_start_key(id, &ks, q->start_key, q->backward, &lo, &hi);
-    }
-    rc = visit_range(db, &lo, &hi, q->backward, visit, ctx, err);
-    cp_buf_free(&lo.key);
-    cp_buf_free(&hi.key);
-    return rc;
-}
-
-int cp_db_scan_items(cp_db *db, const cp_db_scan *s, cp_db_visit visit, void *ctx, cp_err *err)
-{
-    uint32_t id;
-    cp_key_schema ks;
-    int rc = table_lookup(db, s->table, &id, &ks, err);
-    if (rc < 0) {
-        return rc;
-    }
-    uint32_t total = s->total_segments ? s->total_segments : 1;
-    if (s->segment >= total) {
-        return cp_err_set(err, CP_EINVAL, "Segment must be less than TotalSegments");
-    }
-    /* Segment i covers partition hashes [i * 2^64 / total, (i + 1) * 2^64 / total). */
-    unsigned __int128 span = ((unsigned __int128) 1 << 64) / total;
-    uint64_t h_lo = (uint64_t) (span * s->segment);
-    bound lo = {CP_BUF_INIT, 1}, hi = {CP_BUF_INIT, 0};
-    cp_buf_put_u32be(&lo.key, id);
-    cp_buf_put_u64be(&lo.key, h_lo);
-    if (s->segment + 1 < total) {
-        cp_buf_put_u32be(&hi.key, id);
-        cp_buf_put_u64be(&hi.key, (uint64_t) (span * (s->segment + 1)));
-    } else {
-        cp_buf_put_u32be(&hi.key, id + 1);
-    }
-    if (s->start_key.len) {
-        rc = cp_db_check_key(&ks, s->start_key, 0, err);
-        if (rc < 0) {
-            cp_buf_free(&lo.key);
-            cp_buf_free(&hi.key);
-            return cp_err_set(err, CP_EINVAL, "The provided starting key is invalid: %s",
-                              err ? err->msg : "");
-        }
-        apply_start_key(id, &ks, s->start_key, 0, &lo, &hi);
-    }
-    rc = visit_range(db, &lo, &hi, 0, visit, ctx, err);
-    cp_buf_free(&lo.key);
-    cp_buf_free(&hi.key);
-    return rc;
-}
-
-typedef struct count_ctx {
-    uint64_t items, bytes;
-} count_ctx;
-
-static int count_visit(void *ctx, cp_slice item)
-{
-    count_ctx *c = ctx;
-    c->items++;
-    c->bytes += cp_item_size(item);
-    return 0;
-}
-
-int cp_db_table_stats(cp_db *db, uint32_t table_id, uint64_t *items, uint64_t *bytes,
-                      cp_err *err)
-{
-    bound lo = {CP_BUF_INIT, 1}, hi = {CP_BUF_INIT, 0};
-    cp_buf_put_u32be(&lo.key, table_id);
-    cp_buf_put_u32be(&hi.key, table_id + 1);
-    count_ctx c = {0, 0};
-    int rc = visit_range(db, &lo, &hi, 0, count_visit, &c, err);
-    cp_buf_free(&lo.key);
-    cp_buf_free(&hi.key);
-    *items = c.items;
-    *bytes = c.bytes;
-    return rc;
-}
-
-/* ------------------------------------------------------------------------------------------
  * Change log access and small metadata.
  * ---------------------------------------------------------------------------------------- */
 
@@ -1569,7 +1262,7 @@ int cp_db_log_trim(cp_db *db, int64_t before_ms, uint64_t keep_from, cp_err *err
     uint64_t applied = atomic_load(&db->applied);
     int mrc = mdb_env_sync(db->env, 1);
     if (mrc != 0) {
-        return mdb_fail(err, mrc, "sync");
+        return cp__store_mdb_fail(err, mrc, "sync");
     }
     uint64_t by_age;
     int rc = cp_seglog_seek_time(db->log, before_ms, &by_age, err);
@@ -1603,7 +1296,7 @@ int cp_db_meta_put(cp_db *db, const char *key, cp_slice value, cp_err *err)
     if (mrc == 0) {
         mrc = mdb_env_sync(db->env, 1); /* the environment is NOSYNC: make this one durable */
     }
-    return mrc ? mdb_fail(err, mrc, "meta") : CP_OK;
+    return mrc ? cp__store_mdb_fail(err, mrc, "meta") : CP_OK;
 }
 
 int cp_db_meta_get(cp_db *db, const char *key, cp_buf *out, cp_err *err)
@@ -1624,5 +1317,5 @@ int cp_db_meta_get(cp_db *db, const char *key, cp_buf *out, cp_err *err)
     if (mrc == MDB_NOTFOUND) {
         return CP_ENOTFOUND;
     }
-    return mrc ? mdb_fail(err, mrc, "meta") : CP_OK;
+    return mrc ? cp__store_mdb_fail(err, mrc, "meta") : CP_OK;
 }
