@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The delivery engine (see engine.h for the exactly-once protocol). Sections: state database,
- * partitions and spill files, sources, the round (read, process, stage, commit), flushing,
- * the worker, and the public API.
+ * The delivery engine (see engine.h for the exactly-once protocol). Sections: settings,
+ * partitions and spill files, the state database, sources, the round (read, process, stage,
+ * commit), flushing, recovery and the worker, and one stream's lifecycle. The public API is in
+ * engine_api.c, replay in engine_replay.c.
  */
 #include "delivery/engine.h"
 
@@ -27,33 +28,12 @@
 #include "core/seglog.h"
 #include "delivery/compress.h"
 #include "delivery/prefix.h"
+#include "delivery/engine_int.h"
 
-#define ROUND_MAX_RECORDS  10000
-#define ROUND_MAX_BYTES    (8u << 20)
-#define IDLE_WAIT_MS       50
-#define SHARD_REFRESH_MS   2000
-#define MAX_OPEN_FILES     256
-#define DEFAULT_PARTITIONS 500
-#define INTAKE_SHARD       0
 
 /* ------------------------------------------------------------------------------------------
  * Settings: the parts of a cp_ds_config the worker uses, resolved once per configuration.
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct proc_inst {
-    const cp_processor_ops *ops;
-    void *ctx;
-} proc_inst;
-
-typedef struct settings {
-    cp_ds_config *cfg; /* owned */
-    const cp_sink_ops *sink; /* where this stream's objects go */
-    void *sink_ctx;
-    cp_prefix *prefix, *error_prefix;
-    proc_inst procs[8];
-    size_t nprocs;
-    char arn[256], source_arn[256];
-} settings;
 
 static void settings_free(settings *s)
 {
@@ -128,37 +108,6 @@ static int settings_init(settings *s, cp_ds_config *cfg, const cp_delivery_opts 
 /* ------------------------------------------------------------------------------------------
  * Partitions: one spill file per (partition, generation) under <dir>/parts/.
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct range {
-    uint32_t shard;
-    uint64_t lo, hi; /* first and last source position in the partition's generation */
-} range;
-
-typedef struct partition {
-    char *id;               /* data: evaluated prefix ("" without dynamic partitioning);
-                             * errors: "\x01" + error type */
-    const char *error_type; /* NULL for data partitions */
-    char hash[33];          /* hex MD5 of the id: the spill file name stem */
-    uint64_t gen;
-    uint64_t len;           /* committed bytes */
-    uint64_t pending;       /* bytes appended this round, not committed yet */
-    uint64_t records, pending_records;
-    int64_t first_arrival_ms; /* oldest record arrival: the object's timestamp */
-    int64_t opened_ms;        /* wall time the generation got its first record */
-    int64_t last_arrival_ms;
-    uint32_t version;         /* config version when the generation opened */
-    range *ranges;
-    uint32_t nranges;
-    int fd;
-    int touched;
-    struct partition *next_touched;
-} partition;
-
-typedef struct ptable {
-    partition **slots;
-    size_t cap, n;
-    size_t open_fds;
-} ptable;
 
 static partition *ptable_find(ptable *t, const char *id, int create)
 {
@@ -259,7 +208,7 @@ static void partition_encode(const partition *p, cp_buf *out)
     }
 }
 
-static int partition_decode(cp_slice in, partition *p)
+int cp__engine_partition_decode(cp_slice in, partition *p)
 {
     cp_reader r = cp_reader_of(in);
     p->gen = cp_reader_u64le(&r);
@@ -292,52 +241,7 @@ static int partition_decode(cp_slice in, partition *p)
  *   stats:    <stream>               -> counters
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct shard_src {
-    uint32_t index;
-    uint64_t pos; /* next position to read */
-    int done;     /* closed and fully read */
-} shard_src;
-
-typedef struct dstream dstream;
-
-struct cp_delivery {
-    cp_delivery_opts o;
-    char dir[4096];
-    MDB_env *env;
-    MDB_dbi ckpt, parts, manifest, streams_db, stats_db;
-    pthread_mutex_t mu; /* guards the list below */
-    dstream **list;
-    size_t n;
-};
-
-struct dstream {
-    cp_delivery *d;
-    char name[128];
-    char dir[4200];
-    pthread_mutex_t mu; /* guards settings swaps, drain and stop flags, stats */
-    pthread_cond_t cv;
-    settings set;
-    pthread_t thread;
-    int running, stop;
-    int flush_all;         /* a drain asked for every buffer to be flushed */
-    uint64_t drain_gen;    /* bumped when a requested flush-all completed */
-    uint64_t catchup_req;  /* bumped by each drain that waits for the source's end */
-    uint64_t catchup_seen; /* catchup_req as it was when the last empty read began */
-    cp_seglog *intake;     /* DirectPut */
-    shard_src *shards;
-    size_t nshards;
-    uint64_t rounds;       /* rounds read, for rotating the first shard */
-    int64_t shards_refreshed_ms;
-    ptable parts;
-    partition *touched;
-    cp_delivery_stats st;  /* the worker's working counters */
-    cp_delivery_stats pub; /* the last committed state, published under mu for readers */
-    cp_batch batch;
-    cp_stream_read rd;
-    cp_buf scratch;
-};
-
-static int mdb_err(cp_err *err, int mrc, const char *what)
+int cp__engine_mdb_err(cp_err *err, int mrc, const char *what)
 {
     return cp_err_set(err, CP_EIO, "delivery state %s: %s", what, mdb_strerror(mrc));
 }
@@ -349,14 +253,14 @@ static void state_key(cp_buf *k, const char *stream, const void *rest, size_t le
     cp_buf_append(k, rest, len);
 }
 
-static int put_kv(MDB_txn *txn, MDB_dbi dbi, cp_slice k, cp_slice v)
+int cp__engine_put_kv(MDB_txn *txn, MDB_dbi dbi, cp_slice k, cp_slice v)
 {
     MDB_val mk = {k.len, (void *) k.p}, mv = {v.len, (void *) v.p};
     return mdb_put(txn, dbi, &mk, &mv, 0);
 }
 
 /* Delete every key of a database that starts with stream\0. */
-static int del_prefix(MDB_txn *txn, MDB_dbi dbi, const char *stream)
+int cp__engine_del_prefix(MDB_txn *txn, MDB_dbi dbi, const char *stream)
 {
     MDB_cursor *c;
     int mrc = mdb_cursor_open(txn, dbi, &c);
@@ -388,7 +292,7 @@ static void stats_encode(const cp_delivery_stats *s, cp_buf *out)
     cp_buf_put_u64le(out, s->processor_retries);
 }
 
-static void stats_decode(cp_slice in, cp_delivery_stats *s)
+void cp__engine_stats_decode(cp_slice in, cp_delivery_stats *s)
 {
     cp_reader r = cp_reader_of(in);
     s->records_read = cp_reader_u64le(&r);
@@ -403,7 +307,7 @@ static void stats_decode(cp_slice in, cp_delivery_stats *s)
 
 /* Make the counters of a committed state visible to cp_delivery_stats_get: readers never see
  * a round half-staged, so read = delivered + errored + dropped + buffered always holds. */
-static void publish(dstream *ds)
+void cp__engine_publish(dstream *ds)
 {
     pthread_mutex_lock(&ds->mu);
     ds->pub = ds->st;
@@ -414,7 +318,7 @@ static int put_stats(dstream *ds, MDB_txn *txn)
 {
     cp_buf v = CP_BUF_INIT;
     stats_encode(&ds->st, &v);
-    int mrc = put_kv(txn, ds->d->stats_db, cp_slice_str(ds->name), cp_buf_slice(&v));
+    int mrc = cp__engine_put_kv(txn, ds->d->stats_db, cp_slice_str(ds->name), cp_buf_slice(&v));
     cp_buf_free(&v);
     return mrc;
 }
@@ -601,7 +505,7 @@ static size_t read_round(dstream *ds, uint64_t *next_pos)
 
 /* Run the processors in pipeline order. Engine-owned retries for CP_RETRY; CP_EFAIL fails
  * every still-OK record with the code the processor reported. */
-static void run_processors(dstream *ds)
+void cp__engine_run_processors(dstream *ds)
 {
     for (size_t i = 0; i < ds->set.nprocs; i++) {
         const proc_inst *pi = &ds->set.procs[i];
@@ -662,7 +566,7 @@ static int is_json_line(cp_slice data)
 }
 
 /* The error document Firehose writes for a failed record (one JSON line). */
-static void error_document(const dstream *ds, const cp_drec *r, cp_buf *out)
+void cp__engine_error_document(const dstream *ds, const cp_drec *r, cp_buf *out)
 {
     cp_buf_puts(out, "{\"rawData\":\"");
     cp_base64_encode(r->raw, out);
@@ -718,7 +622,7 @@ static int stage_error(dstream *ds, cp_drec *r, cp_err *err)
         p->error_type = r->error_type ? r->error_type : "processing-failed";
     }
     cp_buf_reset(&ds->scratch);
-    error_document(ds, r, &ds->scratch);
+    cp__engine_error_document(ds, r, &ds->scratch);
     ds->st.records_errored++;
     return stage_into(ds, p, r, cp_buf_slice(&ds->scratch), err);
 }
@@ -726,7 +630,7 @@ static int stage_error(dstream *ds, cp_drec *r, cp_err *err)
 /* Where a processed record belongs: an OK record's data partition id goes to *id ("" without
  * dynamic partitioning); a record that fails the Athena-safety check or whose prefix cannot be
  * evaluated is marked FAILED. Shared by staging and replay, so both decide alike. */
-static void route_record(dstream *ds, cp_drec *r, cp_buf *id)
+void cp__engine_route_record(dstream *ds, cp_drec *r, cp_buf *id)
 {
     const cp_ds_config *cfg = ds->set.cfg;
     cp_buf_reset(id);
@@ -763,7 +667,7 @@ static int stage_round(dstream *ds, cp_err *err)
             continue;
         }
         partition *p = NULL;
-        route_record(ds, r, &id);
+        cp__engine_route_record(ds, r, &id);
         if (r->result == CP_REC_OK) {
             p = ptable_find(&ds->parts, id.p ? id.p : "", 0);
             if (!p || (!p->len && !p->pending)) {
@@ -799,7 +703,7 @@ static int commit_round(dstream *ds, const uint64_t *next_pos, cp_err *err)
     MDB_txn *txn;
     int mrc = mdb_txn_begin(ds->d->env, NULL, 0, &txn);
     if (mrc) {
-        return mdb_err(err, mrc, "begin");
+        return cp__engine_mdb_err(err, mrc, "begin");
     }
     cp_buf k = CP_BUF_INIT, v = CP_BUF_INIT;
     for (size_t i = 0; i < ds->nshards && mrc == 0; i++) {
@@ -808,7 +712,7 @@ static int commit_round(dstream *ds, const uint64_t *next_pos, cp_err *err)
         state_key(&k, ds->name, idx, 4);
         unsigned char pos[8];
         cp_store_u64le(pos, next_pos[i]);
-        mrc = put_kv(txn, ds->d->ckpt, cp_buf_slice(&k), cp_slice_of((char *) pos, 8));
+        mrc = cp__engine_put_kv(txn, ds->d->ckpt, cp_buf_slice(&k), cp_slice_of((char *) pos, 8));
     }
     uint64_t buffered = 0;
     for (partition *p = ds->touched; p && mrc == 0; p = p->next_touched) {
@@ -818,7 +722,7 @@ static int commit_round(dstream *ds, const uint64_t *next_pos, cp_err *err)
         cp_buf_reset(&v);
         partition_encode(&staged, &v);
         state_key(&k, ds->name, p->id, strlen(p->id));
-        mrc = put_kv(txn, ds->d->parts, cp_buf_slice(&k), cp_buf_slice(&v));
+        mrc = cp__engine_put_kv(txn, ds->d->parts, cp_buf_slice(&k), cp_buf_slice(&v));
         buffered += p->pending_records;
     }
     cp_delivery_stats before = ds->st;
@@ -835,7 +739,7 @@ static int commit_round(dstream *ds, const uint64_t *next_pos, cp_err *err)
     cp_buf_free(&v);
     if (mrc) {
         ds->st = before;
-        return mdb_err(err, mrc, "commit");
+        return cp__engine_mdb_err(err, mrc, "commit");
     }
     for (size_t i = 0; i < ds->nshards; i++) {
         ds->shards[i].pos = next_pos[i];
@@ -891,7 +795,7 @@ static int read_spill(dstream *ds, partition *p, cp_buf *out, cp_err *err)
 
 /* The object key of a partition's current generation: deterministic, so a flush repeated
  * after a crash writes the same key. */
-static int object_key(dstream *ds, const partition *p, cp_buf *key, cp_err *err)
+int cp__engine_object_key(dstream *ds, const partition *p, cp_buf *key, cp_err *err)
 {
     const cp_ds_config *cfg = ds->set.cfg;
     unsigned char seed_in[300], uuid[16];
@@ -936,7 +840,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
     cp_buf body = CP_BUF_INIT, key = CP_BUF_INIT, gz = CP_BUF_INIT;
     int rc = read_spill(ds, p, &body, err);
     if (rc == CP_OK) {
-        rc = object_key(ds, p, &key, err);
+        rc = cp__engine_object_key(ds, p, &key, err);
     }
     int gzip = !p->error_type && cfg->compression == CP_DS_GZIP;
     if (rc == CP_OK && gzip) {
@@ -984,7 +888,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
     if (mrc == 0) {
         manifest_encode(p, &v);
         state_key(&k, ds->name, key.p, key.len);
-        mrc = put_kv(txn, ds->d->manifest, cp_buf_slice(&k), cp_buf_slice(&v));
+        mrc = cp__engine_put_kv(txn, ds->d->manifest, cp_buf_slice(&k), cp_buf_slice(&v));
     }
     partition next = *p;
     next.gen = p->gen + 1;
@@ -1004,7 +908,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
         cp_buf_reset(&v);
         partition_encode(&next, &v);
         state_key(&k, ds->name, p->id, strlen(p->id));
-        mrc = put_kv(txn, ds->d->parts, cp_buf_slice(&k), cp_buf_slice(&v));
+        mrc = cp__engine_put_kv(txn, ds->d->parts, cp_buf_slice(&k), cp_buf_slice(&v));
     }
     if (mrc == 0) {
         mrc = put_stats(ds, txn);
@@ -1019,7 +923,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
     cp_buf_free(&key);
     if (mrc) {
         ds->st = before;
-        return mdb_err(err, mrc, "flush commit");
+        return cp__engine_mdb_err(err, mrc, "flush commit");
     }
     char path[4400];
     spill_path(ds, p, p->gen, path, sizeof(path));
@@ -1033,7 +937,7 @@ static int flush_partition(dstream *ds, partition *p, cp_err *err)
     p->len = p->records = 0;
     p->first_arrival_ms = p->last_arrival_ms = p->opened_ms = 0;
     p->nranges = 0;
-    publish(ds);
+    cp__engine_publish(ds);
     return CP_OK;
 }
 
@@ -1073,7 +977,7 @@ static int recover(dstream *ds, cp_err *err)
     MDB_txn *txn;
     int mrc = mdb_txn_begin(ds->d->env, NULL, MDB_RDONLY, &txn);
     if (mrc) {
-        return mdb_err(err, mrc, "begin");
+        return cp__engine_mdb_err(err, mrc, "begin");
     }
     MDB_cursor *c;
     size_t nl = strlen(ds->name) + 1;
@@ -1099,7 +1003,7 @@ static int recover(dstream *ds, cp_err *err)
         char *id = cp_strndup((char *) k.mv_data + nl, k.mv_size - nl);
         partition *p = ptable_find(&ds->parts, id, 1);
         cp_free(id);
-        if (partition_decode(cp_slice_of(v.mv_data, v.mv_size), p) != CP_OK) {
+        if (cp__engine_partition_decode(cp_slice_of(v.mv_data, v.mv_size), p) != CP_OK) {
             rc = cp_err_set(err, CP_ECORRUPT, "delivery partition state is corrupt");
             break;
         }
@@ -1111,7 +1015,7 @@ static int recover(dstream *ds, cp_err *err)
     mdb_cursor_close(c);
     MDB_val sk = {strlen(ds->name), ds->name};
     if (mdb_get(txn, ds->d->stats_db, &sk, &v) == 0) {
-        stats_decode(cp_slice_of(v.mv_data, v.mv_size), &ds->st);
+        cp__engine_stats_decode(cp_slice_of(v.mv_data, v.mv_size), &ds->st);
     }
     mdb_txn_abort(txn);
     if (rc != CP_OK) {
@@ -1148,7 +1052,7 @@ static int recover(dstream *ds, cp_err *err)
     return rc;
 }
 
-static void *worker_main(void *arg)
+void *cp__engine_worker_main(void *arg)
 {
     dstream *ds = arg;
     uint64_t *next_pos = NULL;
@@ -1201,7 +1105,7 @@ static void *worker_main(void *arg)
             continue;
         }
         cp_delivery_stats before = ds->st;
-        run_processors(ds);
+        cp__engine_run_processors(ds);
         rc = stage_round(ds, &err);
         if (rc == CP_OK) {
             rc = commit_round(ds, next_pos, &err);
@@ -1216,7 +1120,7 @@ static void *worker_main(void *arg)
         }
         backoff = 100;
         ds->st.active_partitions = active_partitions(ds);
-        publish(ds);
+        cp__engine_publish(ds);
     }
     cp_free(next_pos);
     return NULL;
@@ -1226,7 +1130,7 @@ static void *worker_main(void *arg)
  * Lifecycle of one delivery stream.
  * ---------------------------------------------------------------------------------------- */
 
-static void dstream_free(dstream *ds)
+void cp__engine_dstream_free(dstream *ds)
 {
     settings_free(&ds->set);
     ptable_free(&ds->parts);
@@ -1240,7 +1144,7 @@ static void dstream_free(dstream *ds)
     cp_free(ds);
 }
 
-static void dstream_stop(dstream *ds)
+void cp__engine_dstream_stop(dstream *ds)
 {
     pthread_mutex_lock(&ds->mu);
     ds->stop = 1;
@@ -1254,7 +1158,7 @@ static void dstream_stop(dstream *ds)
 
 /* Build and start a stream from its configuration (takes ownership of cfg). `fresh`: a new
  * stream whose Kinesis shards start at LATEST. */
-static int dstream_start(cp_delivery *d, cp_ds_config *cfg, int fresh, dstream **out,
+int cp__engine_dstream_start(cp_delivery *d, cp_ds_config *cfg, int fresh, dstream **out,
                          cp_err *err)
 {
     dstream *ds = cp_calloc(1, sizeof(*ds));
@@ -1291,20 +1195,20 @@ static int dstream_start(cp_delivery *d, cp_ds_config *cfg, int fresh, dstream *
         }
     }
     if (rc == CP_OK) {
-        ds->running = pthread_create(&ds->thread, NULL, worker_main, ds) == 0;
+        ds->running = pthread_create(&ds->thread, NULL, cp__engine_worker_main, ds) == 0;
         if (!ds->running) {
             rc = cp_err_set(err, CP_EIO, "cannot start a delivery worker");
         }
     }
     if (rc != CP_OK) {
-        dstream_free(ds);
+        cp__engine_dstream_free(ds);
         return rc;
     }
     *out = ds;
     return CP_OK;
 }
 
-static dstream *find_locked(cp_delivery *d, const char *name, size_t *at)
+dstream *cp__engine_find_locked(cp_delivery *d, const char *name, size_t *at)
 {
     for (size_t i = 0; i < d->n; i++) {
         if (strcmp(d->list[i]->name, name) == 0) {
@@ -1317,14 +1221,14 @@ static dstream *find_locked(cp_delivery *d, const char *name, size_t *at)
     return NULL;
 }
 
-static int save_config(cp_delivery *d, const cp_ds_config *cfg, cp_err *err)
+int cp__engine_save_config(cp_delivery *d, const cp_ds_config *cfg, cp_err *err)
 {
     cp_buf json = CP_BUF_INIT;
     cp_ds_config_to_json(cfg, &json);
     MDB_txn *txn;
     int mrc = mdb_txn_begin(d->env, NULL, 0, &txn);
     if (mrc == 0) {
-        mrc = put_kv(txn, d->streams_db, cp_slice_str(cfg->name), cp_buf_slice(&json));
+        mrc = cp__engine_put_kv(txn, d->streams_db, cp_slice_str(cfg->name), cp_buf_slice(&json));
         if (mrc == 0) {
             mrc = mdb_txn_commit(txn);
         } else {
@@ -1332,503 +1236,5 @@ static int save_config(cp_delivery *d, const cp_ds_config *cfg, cp_err *err)
         }
     }
     cp_buf_free(&json);
-    return mrc ? mdb_err(err, mrc, "save") : CP_OK;
-}
-
-/* ------------------------------------------------------------------------------------------
- * Public API.
- * ---------------------------------------------------------------------------------------- */
-
-int cp_delivery_open(const cp_delivery_opts *opts, cp_delivery **out, cp_err *err)
-{
-    cp_delivery *d = cp_calloc(1, sizeof(*d));
-    d->o = *opts;
-    pthread_mutex_init(&d->mu, NULL);
-    snprintf(d->dir, sizeof(d->dir), "%s/delivery", opts->data_dir);
-    mkdir(opts->data_dir, 0755);
-    mkdir(d->dir, 0755);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/state", d->dir);
-    mkdir(path, 0755);
-    int mrc = mdb_env_create(&d->env);
-    if (mrc == 0) {
-        mrc = mdb_env_set_maxdbs(d->env, 8);
-    }
-    if (mrc == 0) {
-        mrc = mdb_env_set_mapsize(d->env, (size_t) 16 << 30);
-    }
-    if (mrc == 0) {
-        mrc = mdb_env_open(d->env, path, MDB_NOTLS | (opts->no_fsync ? MDB_NOSYNC : 0), 0644);
-    }
-    MDB_txn *txn = NULL;
-    if (mrc == 0) {
-        mrc = mdb_txn_begin(d->env, NULL, 0, &txn);
-    }
-    if (mrc == 0) {
-        mrc = mdb_dbi_open(txn, "ckpt", MDB_CREATE, &d->ckpt);
-    }
-    if (mrc == 0) {
-        mrc = mdb_dbi_open(txn, "parts", MDB_CREATE, &d->parts);
-    }
-    if (mrc == 0) {
-        mrc = mdb_dbi_open(txn, "manifest", MDB_CREATE, &d->manifest);
-    }
-    if (mrc == 0) {
-        mrc = mdb_dbi_open(txn, "streams", MDB_CREATE, &d->streams_db);
-    }
-    if (mrc == 0) {
-        mrc = mdb_dbi_open(txn, "stats", MDB_CREATE, &d->stats_db);
-    }
-    if (mrc == 0) {
-        mrc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (mrc) {
-        if (txn) {
-            mdb_txn_abort(txn);
-        }
-        if (d->env) {
-            mdb_env_close(d->env);
-        }
-        cp_free(d);
-        return mdb_err(err, mrc, "open");
-    }
-    /* Restart every stream from its saved configuration. */
-    cp_buf names = CP_BUF_INIT, jsons = CP_BUF_INIT;
-    size_t nstreams = 0;
-    mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
-    MDB_cursor *c;
-    mdb_cursor_open(txn, d->streams_db, &c);
-    MDB_val k, v;
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        cp_buf_put_bytes(&jsons, v.mv_data, v.mv_size);
-        nstreams++;
-    }
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    cp_reader r = cp_reader_of(cp_buf_slice(&jsons));
-    int rc = CP_OK;
-    for (size_t i = 0; i < nstreams && rc == CP_OK; i++) {
-        cp_slice json = cp_reader_bytes(&r);
-        cp_ds_config *cfg = NULL;
-        rc = cp_ds_config_from_json(json, &cfg, err);
-        dstream *ds = NULL;
-        if (rc == CP_OK) {
-            rc = dstream_start(d, cfg, 0, &ds, err);
-        }
-        if (rc == CP_OK) {
-            d->list = cp_realloc(d->list, (d->n + 1) * sizeof(*d->list));
-            d->list[d->n++] = ds;
-        }
-    }
-    cp_buf_free(&names);
-    cp_buf_free(&jsons);
-    if (rc != CP_OK) {
-        cp_delivery_close(d);
-        return rc;
-    }
-    *out = d;
-    return CP_OK;
-}
-
-void cp_delivery_close(cp_delivery *d)
-{
-    if (!d) {
-        return;
-    }
-    for (size_t i = 0; i < d->n; i++) {
-        dstream_stop(d->list[i]);
-        dstream_free(d->list[i]);
-    }
-    cp_free(d->list);
-    mdb_env_close(d->env);
-    pthread_mutex_destroy(&d->mu);
-    cp_free(d);
-}
-
-int cp_delivery_create(cp_delivery *d, cp_ds_config *cfg, cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    if (find_locked(d, cfg->name, NULL)) {
-        pthread_mutex_unlock(&d->mu);
-        int rc = cp_err_set(err, CP_EEXIST, "Firehose %s under account 000000000000 already exists.",
-                            cfg->name);
-        cp_ds_config_free(cfg);
-        return rc;
-    }
-    if (cfg->type == CP_DS_KINESIS) {
-        cp_stream_desc *desc;
-        if (cp_streams_describe(d->o.streams, cp_slice_str(cfg->source_stream), &desc, NULL) !=
-            CP_OK) {
-            pthread_mutex_unlock(&d->mu);
-            int rc = cp_err_set(err, CP_ENOTFOUND, "Stream %s under account 000000000000 not found.",
-                                cfg->source_stream);
-            cp_ds_config_free(cfg);
-            return rc;
-        }
-        cp_stream_desc_free(desc);
-    }
-    int rc = save_config(d, cfg, err);
-    dstream *ds = NULL;
-    if (rc == CP_OK) {
-        rc = dstream_start(d, cfg, 1, &ds, err);
-    } else {
-        cp_ds_config_free(cfg);
-    }
-    if (rc == CP_OK) {
-        d->list = cp_realloc(d->list, (d->n + 1) * sizeof(*d->list));
-        d->list[d->n++] = ds;
-    }
-    pthread_mutex_unlock(&d->mu);
-    return rc;
-}
-
-int cp_delivery_delete(cp_delivery *d, const char *name, cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    size_t at;
-    dstream *ds = find_locked(d, name, &at);
-    if (!ds) {
-        pthread_mutex_unlock(&d->mu);
-        return cp_err_set(err, CP_ENOTFOUND, "Firehose %s under account 000000000000 not found.",
-                          name);
-    }
-    memmove(d->list + at, d->list + at + 1, (d->n - at - 1) * sizeof(*d->list));
-    d->n--;
-    pthread_mutex_unlock(&d->mu);
-    dstream_stop(ds);
-    MDB_txn *txn;
-    int mrc = mdb_txn_begin(d->env, NULL, 0, &txn);
-    if (mrc == 0) {
-        MDB_val k = {strlen(name), (void *) name};
-        mdb_del(txn, d->streams_db, &k, NULL);
-        mdb_del(txn, d->stats_db, &k, NULL);
-        del_prefix(txn, d->ckpt, name);
-        del_prefix(txn, d->parts, name);
-        del_prefix(txn, d->manifest, name);
-        mrc = mdb_txn_commit(txn);
-    }
-    char cmd[4400];
-    snprintf(cmd, sizeof(cmd), "%s", ds->dir);
-    dstream_free(ds);
-    /* Buffered data is discarded, as Firehose does on deletion. */
-    char rm[4500];
-    snprintf(rm, sizeof(rm), "rm -rf '%s'", cmd);
-    if (system(rm) != 0) {
-        CP_LOG_WARN("delivery", "could not remove %s", cmd);
-    }
-    return mrc ? mdb_err(err, mrc, "delete") : CP_OK;
-}
-
-int cp_delivery_update(cp_delivery *d, cp_ds_config *cfg, cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    size_t at;
-    dstream *ds = find_locked(d, cfg->name, &at);
-    if (!ds) {
-        pthread_mutex_unlock(&d->mu);
-        int rc = cp_err_set(err, CP_ENOTFOUND, "Firehose %s under account 000000000000 not found.",
-                            cfg->name);
-        cp_ds_config_free(cfg);
-        return rc;
-    }
-    /* Restart the worker on the new configuration; buffered generations keep the version
-     * they opened with, so their keys do not change. */
-    dstream_stop(ds);
-    int rc = save_config(d, cfg, err);
-    dstream *next = NULL;
-    if (rc == CP_OK) {
-        dstream_free(ds);
-        rc = dstream_start(d, cfg, 0, &next, err);
-        if (rc == CP_OK) {
-            d->list[at] = next;
-        } else {
-            memmove(d->list + at, d->list + at + 1, (d->n - at - 1) * sizeof(*d->list));
-            d->n--;
-        }
-    } else {
-        cp_ds_config_free(cfg);
-        ds->stop = 0;
-        ds->running = pthread_create(&ds->thread, NULL, worker_main, ds) == 0;
-    }
-    pthread_mutex_unlock(&d->mu);
-    return rc;
-}
-
-int cp_delivery_config(cp_delivery *d, const char *name, cp_ds_config **out, cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    dstream *ds = find_locked(d, name, NULL);
-    int rc = ds ? cp_ds_config_copy(ds->set.cfg, out, err)
-                : cp_err_set(err, CP_ENOTFOUND,
-                             "Firehose %s under account 000000000000 not found.", name);
-    pthread_mutex_unlock(&d->mu);
-    return rc;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-int cp_delivery_list(cp_delivery *d, const char *after, size_t max, cp_buf *out, size_t *n,
-                     cp_err *err)
-{
-    (void) err;
-    pthread_mutex_lock(&d->mu);
-    const char **names = cp_calloc(d->n ? d->n : 1, sizeof(*names));
-    for (size_t i = 0; i < d->n; i++) {
-        names[i] = d->list[i]->name;
-    }
-    qsort(names, d->n, sizeof(*names), name_cmp);
-    *n = 0;
-    for (size_t i = 0; i < d->n && *n < max; i++) {
-        if (!after || strcmp(names[i], after) > 0) {
-            cp_buf_append(out, names[i], strlen(names[i]) + 1);
-            (*n)++;
-        }
-    }
-    cp_free(names);
-    pthread_mutex_unlock(&d->mu);
-    return CP_OK;
-}
-
-int cp_delivery_put(cp_delivery *d, const char *name, const cp_slice *records, size_t n,
-                    uint64_t *ids, cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    dstream *ds = find_locked(d, name, NULL);
-    if (!ds) {
-        pthread_mutex_unlock(&d->mu);
-        return cp_err_set(err, CP_ENOTFOUND, "Firehose %s under account 000000000000 not found.",
-                          name);
-    }
-    if (!ds->intake) {
-        pthread_mutex_unlock(&d->mu);
-        return cp_err_set(err, CP_EINVAL,
-                          "This operation is not permitted on KinesisStreamAsSource delivery "
-                          "stream type.");
-    }
-    uint64_t first = 0;
-    int rc = cp_seglog_append(ds->intake, records, n, cp_clock_now_ms(), &first, err);
-    if (rc == CP_OK) {
-        rc = cp_seglog_sync(ds->intake, err);
-    }
-    pthread_mutex_unlock(&d->mu);
-    for (size_t i = 0; rc == CP_OK && i < n; i++) {
-        ids[i] = first;
-        first += cp_seglog_frame_size(records[i].len);
-    }
-    if (rc == CP_OK) {
-        pthread_cond_broadcast(&ds->cv);
-    }
-    return rc;
-}
-
-int cp_delivery_drain(cp_delivery *d, const char *name, int catch_up, int64_t timeout_ms,
-                      cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    dstream *ds = find_locked(d, name, NULL);
-    pthread_mutex_unlock(&d->mu);
-    if (!ds) {
-        return cp_err_set(err, CP_ENOTFOUND, "Firehose %s under account 000000000000 not found.",
-                          name);
-    }
-    int64_t deadline = cp_clock_mono_ns() + timeout_ms * 1000000;
-    pthread_mutex_lock(&ds->mu);
-    /* First let the worker read everything currently in the source. */
-    uint64_t want = catch_up ? ++ds->catchup_req : 0;
-    pthread_cond_broadcast(&ds->cv); /* an idle worker reads again now */
-    while (ds->catchup_seen < want && cp_clock_mono_ns() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
-        pthread_cond_timedwait(&ds->cv, &ds->mu, &ts);
-    }
-    uint64_t gen = ds->drain_gen;
-    ds->flush_all = 1;
-    pthread_cond_broadcast(&ds->cv);
-    while (ds->drain_gen == gen && cp_clock_mono_ns() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
-        pthread_cond_timedwait(&ds->cv, &ds->mu, &ts);
-    }
-    int done = ds->drain_gen != gen;
-    pthread_mutex_unlock(&ds->mu);
-    return done ? CP_OK : cp_err_set(err, CP_EAGAIN, "delivery did not drain in time");
-}
-
-int cp_delivery_stats_get(cp_delivery *d, const char *name, cp_delivery_stats *out, cp_err *err)
-{
-    pthread_mutex_lock(&d->mu);
-    dstream *ds = find_locked(d, name, NULL);
-    if (ds) {
-        pthread_mutex_lock(&ds->mu);
-        *out = ds->pub;
-        pthread_mutex_unlock(&ds->mu);
-    }
-    pthread_mutex_unlock(&d->mu);
-    return ds ? CP_OK
-              : cp_err_set(err, CP_ENOTFOUND, "Firehose %s under account 000000000000 not found.",
-                           name);
-}
-
-/* Read the records at positions lo..hi of one shard into ds->batch (appended). */
-static int read_range(dstream *ds, uint32_t shard, uint64_t lo, uint64_t hi, cp_err *err)
-{
-    const cp_ds_config *cfg = ds->set.cfg;
-    if (cfg->type != CP_DS_KINESIS) {
-        cp_seglog_reader *r;
-        int rc = cp_seglog_reader_open(ds->intake, lo, &r, err);
-        cp_slice payload;
-        uint64_t pos;
-        int64_t ts;
-        while (rc == CP_OK && cp_seglog_read(r, &payload, &pos, &ts, NULL) == CP_OK && pos <= hi) {
-            cp_drec *rec = cp_batch_add(&ds->batch);
-            rec->shard = shard;
-            rec->seq = pos;
-            rec->arrival_ms = ts;
-            rec->raw = rec->data = cp_batch_copy(&ds->batch, payload);
-        }
-        cp_seglog_reader_close(rc == CP_OK ? r : NULL);
-        return rc;
-    }
-    uint64_t pos = lo;
-    for (;;) {
-        int rc = cp_streams_read(ds->d->o.streams, cp_slice_str(cfg->source_stream), shard, pos,
-                                 ROUND_MAX_RECORDS, ROUND_MAX_BYTES, &ds->rd, err);
-        if (rc != CP_OK) {
-            return rc;
-        }
-        for (size_t k = 0; k < ds->rd.batch.n; k++) {
-            const cp_stream_rec *sr = &ds->rd.batch.recs[k];
-            if (sr->seq > hi) {
-                return CP_OK;
-            }
-            cp_drec *rec = cp_batch_add(&ds->batch);
-            rec->shard = shard;
-            rec->seq = sr->seq;
-            rec->arrival_ms = sr->arrival_ms;
-            rec->source_pk = cp_batch_copy(&ds->batch, sr->partition_key);
-            rec->raw = rec->data = cp_batch_copy(&ds->batch, sr->data);
-        }
-        if (ds->rd.batch.n == 0) {
-            return CP_OK;
-        }
-        pos = ds->rd.next_pos;
-    }
-}
-
-/* Rebuild one manifest entry's object from its source positions and store it again. */
-static int replay_object(dstream *ds, partition *p, cp_err *err)
-{
-    const cp_ds_config *cfg = ds->set.cfg;
-    cp_batch_reset(&ds->batch);
-    int rc = CP_OK;
-    for (uint32_t i = 0; i < p->nranges && rc == CP_OK; i++) {
-        rc = read_range(ds, p->ranges[i].shard, p->ranges[i].lo, p->ranges[i].hi, err);
-    }
-    if (rc != CP_OK) {
-        return rc;
-    }
-    run_processors(ds);
-    cp_buf body = CP_BUF_INIT, id = CP_BUF_INIT, key = CP_BUF_INIT, gz = CP_BUF_INIT;
-    for (size_t i = 0; i < ds->batch.n; i++) {
-        cp_drec *r = &ds->batch.recs[i];
-        if (r->result == CP_REC_DROPPED) {
-            continue;
-        }
-        route_record(ds, r, &id);
-        if (p->error_type && r->result == CP_REC_FAILED && r->error_type &&
-            strcmp(r->error_type, p->error_type) == 0) {
-            error_document(ds, r, &body);
-        } else if (!p->error_type && r->result == CP_REC_OK &&
-                   strcmp(id.p ? id.p : "", p->id) == 0) {
-            cp_buf_append(&body, r->data.p, r->data.len);
-        }
-    }
-    rc = object_key(ds, p, &key, err);
-    int gzip = !p->error_type && cfg->compression == CP_DS_GZIP;
-    if (rc == CP_OK && gzip) {
-        rc = cp_gzip_compress(cp_buf_slice(&body), CP_GZIP_LEVEL_DEFAULT, &gz, err);
-    }
-    if (rc == CP_OK) {
-        cp_object obj = {.bucket = cfg->bucket,
-                         .key = cp_buf_slice(&key),
-                         .body = gzip ? cp_buf_slice(&gz) : cp_buf_slice(&body),
-                         .encoding = gzip ? "gzip" : NULL};
-        rc = ds->set.sink->put_object(ds->set.sink_ctx, &obj, err);
-    }
-    cp_buf_free(&body);
-    cp_buf_free(&id);
-    cp_buf_free(&key);
-    cp_buf_free(&gz);
-    return rc;
-}
-
-int cp_delivery_replay(cp_delivery *d, const char *name, int64_t from_ms, int64_t to_ms,
-                       uint64_t *objects, cp_err *err)
-{
-    *objects = 0;
-    pthread_mutex_lock(&d->mu);
-    dstream *ds = find_locked(d, name, NULL);
-    if (!ds) {
-        pthread_mutex_unlock(&d->mu);
-        return cp_err_set(err, CP_ENOTFOUND, "Firehose %s under account 000000000000 not found.",
-                          name);
-    }
-    /* The worker owns the batch and the processors: pause it while replaying. */
-    dstream_stop(ds);
-    MDB_txn *txn;
-    int rc = CP_OK;
-    int mrc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
-    cp_buf entries = CP_BUF_INIT;
-    if (mrc == 0) {
-        MDB_cursor *c;
-        mdb_cursor_open(txn, d->manifest, &c);
-        size_t nl = strlen(name) + 1;
-        MDB_val k = {nl, (void *) name}, v;
-        for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-             mrc == 0 && k.mv_size >= nl && memcmp(k.mv_data, name, nl) == 0;
-             mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            cp_buf_put_bytes(&entries, v.mv_data, v.mv_size);
-        }
-        mdb_cursor_close(c);
-        mdb_txn_abort(txn);
-    } else {
-        rc = mdb_err(err, mrc, "replay");
-    }
-    cp_reader r = cp_reader_of(cp_buf_slice(&entries));
-    while (rc == CP_OK && r.p < r.end) {
-        cp_reader e = cp_reader_of(cp_reader_bytes(&r));
-        cp_slice id = cp_reader_bytes(&e);
-        partition p = {0};
-        p.id = cp_strndup(id.p, id.len);
-        p.fd = -1;
-        if (partition_decode(cp_slice_of((const char *) e.p, (size_t) (e.end - e.p)), &p) !=
-            CP_OK) {
-            rc = cp_err_set(err, CP_ECORRUPT, "delivery manifest is corrupt");
-        } else if (p.last_arrival_ms >= from_ms && p.first_arrival_ms <= to_ms) {
-            unsigned char dg[16];
-            cp_md5(p.id, strlen(p.id), dg);
-            cp_hex(dg, 16, p.hash);
-            p.error_type = p.id[0] == '\x01' ? cp_ds_error_type_intern(p.id + 1) : NULL;
-            rc = replay_object(ds, &p, err);
-            *objects += rc == CP_OK;
-        }
-        cp_free(p.id);
-        cp_free(p.ranges);
-    }
-    cp_buf_free(&entries);
-    ds->stop = 0;
-    ds->running = pthread_create(&ds->thread, NULL, worker_main, ds) == 0;
-    pthread_mutex_unlock(&d->mu);
-    return rc;
+    return mrc ? cp__engine_mdb_err(err, mrc, "save") : CP_OK;
 }
