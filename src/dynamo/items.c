@@ -253,18 +253,23 @@ static size_t max_size(const cp_write_op *op)
 /* ------------------------------------------------------------------------------------------ */
 /* Operations                                                                                  */
 
-int cp__dynamo_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+/* PutItem and DeleteItem: one write, an optional condition, ALL_OLD, consumed capacity. */
+static int put_or_delete(void *ctx, const cp_aws_req *req, cp_http_resp *resp,
+                         cp_write_kind kind)
 {
     cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
-    item_req r = {.item_member = "Item"};
-    int rc = item_prepare(&c, &r, CP_EXPR_OP_PUT);
+    item_req r = {.item_member = kind == CP_WRITE_PUT ? "Item" : "Key"};
+    int rc = item_prepare(&c, &r, kind == CP_WRITE_PUT ? CP_EXPR_OP_PUT : CP_EXPR_OP_DELETE);
+    /* Admission estimates: a put costs its new item, a delete at least one unit. */
     if (rc == CP_OK &&
         cp__dynamo_admit(&c, &r.t, cp_buf_slice(&r.item), 0,
-                         cp__dynamo_write_units(cp_item_size(cp_buf_slice(&r.item))))) {
+                         kind == CP_WRITE_PUT
+                             ? cp__dynamo_write_units(cp_item_size(cp_buf_slice(&r.item)))
+                             : 1)) {
         rc = cp__dynamo_fail_throttled(&c, &r.t);
     }
     if (rc == CP_OK) {
-        cp_write_op op = {.kind = CP_WRITE_PUT,
+        cp_write_op op = {.kind = kind,
                           .table = r.t.name,
                           .item = cp_buf_slice(&r.item),
                           .condition = cp_expr_has_condition(r.expr) ? cp__dynamo_cond_cb : NULL,
@@ -288,37 +293,14 @@ int cp__dynamo_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
     return rc;
 }
 
+int cp__dynamo_put_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
+{
+    return put_or_delete(ctx, req, resp, CP_WRITE_PUT);
+}
+
 int cp__dynamo_delete_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
 {
-    cp__dynamo_call c = {.api = ctx, .req = req, .resp = resp, .scratch = req->scratch};
-    item_req r = {.item_member = "Key"};
-    int rc = item_prepare(&c, &r, CP_EXPR_OP_DELETE);
-    if (rc == CP_OK && cp__dynamo_admit(&c, &r.t, cp_buf_slice(&r.item), 0, 1)) {
-        rc = cp__dynamo_fail_throttled(&c, &r.t);
-    }
-    if (rc == CP_OK) {
-        cp_write_op op = {.kind = CP_WRITE_DELETE,
-                          .table = r.t.name,
-                          .item = cp_buf_slice(&r.item),
-                          .condition = cp_expr_has_condition(r.expr) ? cp__dynamo_cond_cb : NULL,
-                          .ctx = r.expr,
-                          .want_images = r.return_values != RV_NONE || r.mode != CP__RCC_NONE};
-        rc = write_one(&c, &r, &op);
-        if (rc == CP_OK) {
-            cp_buf *out = &resp->body;
-            cp_buf_putc(out, '{');
-            int comma = 0;
-            if (r.return_values == RV_ALL_OLD) {
-                comma = put_attributes(out, cp_buf_slice(&op.old_item), 0);
-            }
-            cp__dynamo_put_capacity(out, r.mode, r.t.name, cp__dynamo_write_units(max_size(&op)),
-                                    comma);
-            cp_buf_putc(out, '}');
-        }
-        cp_write_op_clear(&op);
-    }
-    item_req_free(&r);
-    return rc;
+    return put_or_delete(ctx, req, resp, CP_WRITE_DELETE);
 }
 
 int cp__dynamo_update_item(void *ctx, const cp_aws_req *req, cp_http_resp *resp)
