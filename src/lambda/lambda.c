@@ -6,10 +6,10 @@
  * API (lambda_int.h). One reaper thread watches every child through a pidfd and enforces the
  * deadlines: Timeout, init timeout, idle timeout and the queue wait of admitted invocations.
  *
- * Locking: one mutex (l->mu) guards the registry, every pool, every instance and every
- * invocation. Nothing slow runs under it except posix_spawn (a vfork) and small copies;
- * package extraction and payload copies happen outside. Create and delete are serialised by
- * l->admin so the directory work can run without l->mu.
+ * This file is the registry: names and ARNs, the function configuration (parse, render,
+ * store), open/attach/close and the control plane. pool.c holds the pools: invocations,
+ * instances, the reaper, invoke and the Runtime API calls. The types they share and the
+ * locking rule are in lambda_int.h.
  */
 #include "lambda/lambda.h"
 
@@ -20,19 +20,14 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/pidfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,108 +41,12 @@
 #include "lambda/lambda_int.h"
 #include "lambda/zip.h"
 
-#define NS_PER_MS        1000000LL
-#define POLL_SLICE_MS    250 /* long polls re-check the server's stopping flag this often */
-#define LOG_ROTATE_BYTES (16u << 20)
-#define MAX_ENV_BYTES    4096 /* Lambda's 4 KB limit on Environment.Variables */
-
-/* ------------------------------------------------------------------------------------------ */
-/* Types                                                                                       */
-
-typedef struct kv {
-    char *k, *v;
-} kv;
-
-typedef struct lam_inv lam_inv;
-typedef struct lam_inst lam_inst;
-
-typedef struct lam_fn {
-    /* Configuration: immutable once the function is in the registry. */
-    char name[72];
-    char *runtime, *role, *handler, *description, *arch, *sha256, *revision;
-    char last_modified[40];
-    int timeout_s, memory_mb;
-    uint64_t code_size;
-    kv *env;
-    size_t nenv;
-    kv *tags;
-    size_t ntags;
-    char *dir; /* <data>/lambda/<name> */
-    /* Pool state, under l->mu. */
-    int refs;    /* registry + invokers + instances + pollers */
-    int deleted; /* out of the registry: fail fast, start nothing */
-    lam_inv *q_head, *q_tail;
-    unsigned queued, in_flight, live, busy;
-    pthread_cond_t work; /* pollers: the queue grew (or the instance died / we close) */
-    pthread_cond_t slot; /* invokers: in_flight dropped below the limit */
-    cp_lambda_fn_stats st;
-    int64_t last_warn_ns; /* warn_down() rate limit */
-} lam_fn;
-
-enum { INV_QUEUED, INV_RUNNING, INV_DONE };
-
-struct lam_inv {
-    char id[40];
-    lam_fn *fn;
-    cp_buf payload;
-    int state;
-    int refs;            /* the invoker, plus a poller copying the payload out */
-    lam_inst *inst;      /* RUNNING: the instance working on it */
-    int64_t deadline_ns; /* QUEUED: give up waiting; RUNNING: the function's Timeout */
-    int64_t deadline_ms; /* RUNNING: wall-clock deadline told to the runtime */
-    char trace[100];     /* RUNNING: Lambda-Runtime-Trace-Id */
-    cp_buf result;       /* DONE: response or error JSON */
-    int function_error;
-    int rc; /* DONE: CP_OK, or why nothing ran (err) */
-    cp_err err;
-    pthread_cond_t done;
-    lam_inv *next; /* queue link */
-};
-
-enum { INST_STARTING, INST_READY, INST_BUSY, INST_DEAD };
-
-/* Why an instance went down: decides what its invocation (or a waiting one) is told. */
-enum { DOWN_EXIT, DOWN_TIMEOUT, DOWN_INIT_TIMEOUT, DOWN_INIT_ERROR, DOWN_IDLE, DOWN_STOP };
-
-struct lam_inst {
-    lam_fn *fn;
-    char token[40];
-    pid_t pid;
-    int pidfd; /* -1 when pidfd_open is unavailable: the reaper polls instead */
-    int state;
-    lam_inv *inv;      /* BUSY */
-    int64_t since_ns;  /* STARTING: spawned at; READY: idle since */
-    unsigned poll_gen; /* bumped by each /next: an older, abandoned poll steps aside */
-    cp_buf init_error; /* the body posted to /init/error */
-    lam_inst *next;
-};
-
-struct cp_lambda {
-    char *data_dir, *root, *region, *path_env;
-    unsigned concurrency, queue_timeout_ms, init_timeout_ms, idle_timeout_ms;
-    uint64_t max_unzipped;
-    pthread_mutex_t mu;
-    pthread_mutex_t admin; /* serialises create and delete */
-    pthread_cond_t idle;   /* close(): active calls and async jobs drained */
-    char runtime_host[80]; /* "127.0.0.1:<port>", empty until attached */
-    const cp_http_server *srv;
-    const cp_aws_router *auth; /* api.c's SigV4 verifier, or NULL */
-    lam_fn **fns;              /* sorted by name */
-    size_t nfns, capfns;
-    lam_inst *insts;
-    int closing;            /* shutdown began: new work is refused */
-    int shut;               /* shutdown finished */
-    unsigned active;        /* threads inside invoke / runtime calls */
-    unsigned async_running; /* background Event invocations */
-    int wake_fd;            /* eventfd: the reaper re-plans */
-    pthread_t reaper;
-    int reaper_started;
-};
+#define MAX_ENV_BYTES 4096 /* Lambda's 4 KB limit on Environment.Variables */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small utilities                                                                             */
 
-static void cond_init(pthread_cond_t *c)
+void cp__lambda_cond_init(pthread_cond_t *c)
 {
     pthread_condattr_t a;
     pthread_condattr_init(&a);
@@ -156,14 +55,7 @@ static void cond_init(pthread_cond_t *c)
     pthread_condattr_destroy(&a);
 }
 
-/* Wait until `deadline_ns` (CLOCK_MONOTONIC); returns ETIMEDOUT once it passed. */
-static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, int64_t deadline_ns)
-{
-    struct timespec ts = {(time_t) (deadline_ns / 1000000000), (long) (deadline_ns % 1000000000)};
-    return pthread_cond_timedwait(c, mu, &ts);
-}
-
-static void random_bytes(unsigned char *p, size_t n)
+void cp__lambda_random_bytes(unsigned char *p, size_t n)
 {
     size_t got = 0;
     while (got < n) {
@@ -179,7 +71,7 @@ static void random_bytes(unsigned char *p, size_t n)
 void cp__lambda_uuid(char out[37])
 {
     unsigned char b[16];
-    random_bytes(b, sizeof(b));
+    cp__lambda_random_bytes(b, sizeof(b));
     b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
     char hex[33];
@@ -188,21 +80,13 @@ void cp__lambda_uuid(char out[37])
 }
 
 /* snprintf for paths: CP_ETOOBIG instead of a silently truncated name. */
-static int pathf(char *out, size_t cap, const char *fmt, ...) CP_PRINTF(3, 4);
-static int pathf(char *out, size_t cap, const char *fmt, ...)
+int cp__lambda_pathf(char *out, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(out, cap, fmt, ap);
     va_end(ap);
     return n < 0 || (size_t) n >= cap ? CP_ETOOBIG : CP_OK;
-}
-
-static void wake_reaper(cp_lambda *l)
-{
-    uint64_t one = 1;
-    ssize_t w = write(l->wake_fd, &one, sizeof(one));
-    (void) w; /* EAGAIN means a wake-up is already pending */
 }
 
 /* Lambda's LastModified form: 2026-11-26T05:00:00.000+0000 */
@@ -214,23 +98,6 @@ static void format_time(int64_t ms, char out[40])
     strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
     size_t n = strlen(out);
     snprintf(out + n, 40 - n, ".%03u+0000", (unsigned) (ms % 1000) % 1000u);
-}
-
-/* {"errorMessage":"...","errorType":"..."}: the shape of every function error Lambda makes. */
-static void error_json(cp_buf *out, const char *type, const char *fmt, ...) CP_PRINTF(3, 4);
-static void error_json(cp_buf *out, const char *type, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    cp_buf_reset(out);
-    cp_buf_putc(out, '{');
-    cp_json_put_kv_str(out, "errorMessage", cp_slice_str(msg));
-    cp_buf_putc(out, ',');
-    cp_json_put_kv_str(out, "errorType", cp_slice_str(type));
-    cp_buf_putc(out, '}');
 }
 
 static int valid_name_char(char c)
@@ -251,7 +118,7 @@ static const char *region_of(const cp_lambda *l)
     "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"      \
     "([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
 
-static int not_found(const cp_lambda *l, const char *name, const char *qualifier, cp_err *err)
+int cp__lambda_not_found(const cp_lambda *l, const char *name, const char *qualifier, cp_err *err)
 {
     return cp_err_set(err, CP_ENOTFOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s%s%s",
                       region_of(l), CP_LAMBDA_ACCOUNT, name, qualifier ? ":" : "",
@@ -264,7 +131,7 @@ static int not_found(const cp_lambda *l, const char *name, const char *qualifier
  * "<account>:function:name[:qualifier]" -- into the bare name. Only $LATEST exists here, so
  * any other qualifier is a missing version (ResourceNotFoundException, as Lambda answers).
  */
-static int parse_name(const cp_lambda *l, const char *in, char out[72], cp_err *err)
+int cp__lambda_parse_name(const cp_lambda *l, const char *in, char out[72], cp_err *err)
 {
     const char *parts[8];
     size_t lens[8], n = 0;
@@ -320,7 +187,7 @@ static int parse_name(const cp_lambda *l, const char *in, char out[72], cp_err *
         char q[130];
         memcpy(q, parts[qi], lens[qi]);
         q[lens[qi]] = 0;
-        return not_found(l, out, q, err);
+        return cp__lambda_not_found(l, out, q, err);
     }
     return CP_OK;
 }
@@ -346,7 +213,7 @@ static size_t fn_pos(const cp_lambda *l, const char *name, int *found)
     return lo;
 }
 
-static lam_fn *fn_lookup(const cp_lambda *l, const char *name)
+lam_fn *cp__lambda_fn_lookup(const cp_lambda *l, const char *name)
 {
     int found;
     size_t i = fn_pos(l, name, &found);
@@ -381,15 +248,15 @@ static void fn_free(lam_fn *fn)
 static lam_fn *fn_new(void)
 {
     lam_fn *fn = cp_calloc(1, sizeof(*fn));
-    cond_init(&fn->work);
-    cond_init(&fn->slot);
+    cp__lambda_cond_init(&fn->work);
+    cp__lambda_cond_init(&fn->slot);
     fn->timeout_s = 3;
     fn->memory_mb = 128;
     return fn;
 }
 
 /* Drop a reference under l->mu; the last one frees. */
-static void fn_unref(lam_fn *fn)
+void cp__lambda_fn_unref(lam_fn *fn)
 {
     CP_ASSERT(fn->refs > 0);
     if (--fn->refs == 0) {
@@ -471,8 +338,8 @@ static int opt_int(const cJSON *j, const char *key, const char *member, long lo,
     return CP_OK;
 }
 
-/* A JSON object of strings into a kv array. */
-static int string_map(const cJSON *m, const char *key, kv **out, size_t *n, cp_err *err)
+/* A JSON object of strings into a lam_kv array. */
+static int string_map(const cJSON *m, const char *key, lam_kv **out, size_t *n, cp_err *err)
 {
     if (!m || cJSON_IsNull(m)) {
         return CP_OK;
@@ -488,7 +355,7 @@ static int string_map(const cJSON *m, const char *key, kv **out, size_t *n, cp_e
         }
     }
     size_t cnt = (size_t) cJSON_GetArraySize(m);
-    *out = cp_calloc(cnt ? cnt : 1, sizeof(kv));
+    *out = cp_calloc(cnt ? cnt : 1, sizeof(lam_kv));
     cJSON_ArrayForEach(it, m)
     {
         (*out)[*n].k = cp_strdup(it->string);
@@ -605,7 +472,7 @@ static int parse_spec(const cp_lambda *l, const cJSON *j, lam_fn *fn, cp_err *er
     if (!name) {
         return null_error(err, "functionName");
     }
-    if ((rc = parse_name(l, name, fn->name, err)) != CP_OK) {
+    if ((rc = cp__lambda_parse_name(l, name, fn->name, err)) != CP_OK) {
         return rc == CP_ENOTFOUND
                    ? cp_err_set(err, CP_EINVAL, "Qualifiers are not supported in CreateFunction")
                    : rc;
@@ -704,7 +571,7 @@ static int parse_spec(const cp_lambda *l, const cJSON *j, lam_fn *fn, cp_err *er
     return CP_OK;
 }
 
-static void put_map(cp_buf *out, const kv *m, size_t n)
+static void put_map(cp_buf *out, const lam_kv *m, size_t n)
 {
     cp_buf_putc(out, '{');
     for (size_t i = 0; i < n; i++) {
@@ -855,508 +722,6 @@ static int read_file(const char *path, size_t max, cp_buf *out)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Invocations                                                                                 */
-
-static lam_inv *inv_new(lam_fn *fn, cp_slice payload)
-{
-    lam_inv *inv = cp_calloc(1, sizeof(*inv));
-    cp__lambda_uuid(inv->id);
-    inv->fn = fn;
-    inv->refs = 1;
-    cp_buf_append(&inv->payload, payload.p, payload.len);
-    cond_init(&inv->done);
-    return inv;
-}
-
-static void inv_unref(lam_inv *inv)
-{
-    CP_ASSERT(inv->refs > 0);
-    if (--inv->refs == 0) {
-        cp_buf_free(&inv->payload);
-        cp_buf_free(&inv->result);
-        pthread_cond_destroy(&inv->done);
-        cp_free(inv);
-    }
-}
-
-static void queue_unlink(lam_fn *fn, lam_inv *inv)
-{
-    lam_inv **pp = &fn->q_head, *prev = NULL;
-    while (*pp && *pp != inv) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    CP_ASSERT(*pp == inv);
-    *pp = inv->next;
-    if (fn->q_tail == inv) {
-        fn->q_tail = prev;
-    }
-    inv->next = NULL;
-    fn->queued--;
-}
-
-/*
- * End an invocation (under l->mu): `result` (may be NULL) is moved into it. Frees its
- * concurrency slot and, when an instance was running it and is still alive, makes that
- * instance idle again. Idempotent: the first ending wins (a response racing a timeout).
- */
-static void inv_complete(lam_inv *inv, cp_buf *result, int function_error, int rc,
-                         const cp_err *why)
-{
-    if (inv->state == INV_DONE) {
-        return;
-    }
-    lam_fn *fn = inv->fn;
-    if (inv->state == INV_QUEUED) {
-        queue_unlink(fn, inv);
-    }
-    lam_inst *in = inv->inst;
-    if (in && in->inv == inv) {
-        in->inv = NULL;
-        if (in->state == INST_BUSY) {
-            in->state = INST_READY;
-            in->since_ns = cp_clock_mono_ns();
-            fn->busy--;
-        }
-    }
-    inv->inst = NULL;
-    if (result) {
-        cp_buf tmp = inv->result;
-        inv->result = *result;
-        *result = tmp;
-    }
-    inv->function_error = function_error;
-    inv->rc = rc;
-    if (why) {
-        inv->err = *why;
-    }
-    inv->state = INV_DONE;
-    fn->in_flight--;
-    if (rc == CP_OK) {
-        fn->st.invocations++;
-    }
-    pthread_cond_broadcast(&inv->done);
-    pthread_cond_signal(&fn->slot);
-}
-
-/* Complete with a function error built by error_json. */
-static void inv_fail_function(lam_inv *inv, const char *type, const char *fmt, ...) CP_PRINTF(3, 4);
-static void inv_fail_function(lam_inv *inv, const char *type, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    cp_buf body = CP_BUF_INIT;
-    error_json(&body, type, "%s", msg);
-    inv_complete(inv, &body, 1, CP_OK, NULL);
-    cp_buf_free(&body);
-}
-
-static void inv_fail(lam_inv *inv, int rc, const cp_err *why)
-{
-    inv_complete(inv, NULL, 0, rc, why);
-}
-
-/* Every queued and running invocation of fn ends with rc (delete, shutdown). */
-static void fail_all(cp_lambda *l, lam_fn *fn, int rc, const cp_err *why)
-{
-    while (fn->q_head) {
-        inv_fail(fn->q_head, rc, why);
-    }
-    for (lam_inst *in = l->insts; in; in = in->next) {
-        if (in->fn == fn && in->inv) {
-            inv_fail(in->inv, rc, why);
-        }
-    }
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Instances                                                                                   */
-
-static void status_text(int code, int status, char *out, size_t cap)
-{
-    if (code == CLD_EXITED) {
-        if (status == 0) {
-            snprintf(out, cap, "Runtime exited without providing a reason");
-        } else {
-            snprintf(out, cap, "Runtime exited with error: exit status %d", status);
-        }
-        return;
-    }
-    char sig[64];
-    snprintf(sig, sizeof(sig), "%s", strsignal(status));
-    for (char *c = sig; *c; c++) {
-        *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-    }
-    snprintf(out, cap, "Runtime exited with error: signal: %s", sig);
-}
-
-static void ensure_capacity(cp_lambda *l, lam_fn *fn);
-
-/* The pool is the only place that sees a runtime fail, so it tells the operator, at most once
- * per function every WARN_INTERVAL_S: a bootstrap that dies at every start must not flood the
- * log. The function's own output is in its function.log. */
-#define WARN_INTERVAL_S 10
-static void warn_down(lam_fn *fn, const lam_inst *in, int was, int why, const char *text)
-{
-    if (why == DOWN_IDLE || why == DOWN_STOP || (why == DOWN_EXIT && was == INST_READY)) {
-        return;
-    }
-    int64_t now = cp_clock_mono_ns();
-    if (fn->last_warn_ns && now - fn->last_warn_ns < (int64_t) WARN_INTERVAL_S * 1000000000) {
-        return;
-    }
-    fn->last_warn_ns = now;
-    const char *what = why == DOWN_TIMEOUT        ? "timed out; instance killed"
-                       : why == DOWN_INIT_TIMEOUT ? "never asked for work; instance killed"
-                       : why == DOWN_INIT_ERROR   ? "reported an init error"
-                                                  : "exited";
-    CP_LOG_WARN("lambda", "function %s: runtime pid %d %s%s%s (output: %s/function.log)", fn->name,
-                (int) in->pid, what, text[0] ? ": " : "", text, fn->dir);
-}
-
-/*
- * An instance stops counting (under l->mu): it died by itself (DOWN_EXIT with its wait
- * status) or we decided to stop it, in which case its process group gets SIGKILL. Its running
- * invocation fails with what Lambda reports for that cause; an instance that dies before its
- * first /next takes a waiting invocation down with its init failure, the way an invoke that
- * triggered a failing cold start gets the init error. The process is reaped later by the
- * reaper, which owns every waitpid.
- */
-static void inst_down(cp_lambda *l, lam_inst *in, int why, int exit_code, int exit_status)
-{
-    if (in->state == INST_DEAD) {
-        return;
-    }
-    lam_fn *fn = in->fn;
-    int was = in->state;
-    in->state = INST_DEAD;
-    fn->live--;
-    if (was == INST_BUSY) {
-        fn->busy--;
-    }
-    /* The group id is the leader's pid, which stays reserved until the reaper collects the
-     * zombie, so this can never hit an unrelated process group. */
-    kill(-in->pid, SIGKILL);
-    char text[160];
-    if (why == DOWN_EXIT) {
-        status_text(exit_code, exit_status, text, sizeof(text));
-    }
-    if (was == INST_BUSY && in->inv) {
-        lam_inv *inv = in->inv;
-        if (why == DOWN_TIMEOUT) {
-            fn->st.timeouts++;
-            inv_fail_function(inv, "Sandbox.Timedout",
-                              "RequestId: %s Error: Task timed out after %d.00 seconds", inv->id,
-                              fn->timeout_s);
-        } else if (why == DOWN_EXIT) {
-            inv_fail_function(inv, "Runtime.ExitError", "RequestId: %s Error: %s", inv->id, text);
-        }
-    } else if (was == INST_STARTING && fn->q_head && why != DOWN_STOP) {
-        lam_inv *inv = fn->q_head;
-        if (why == DOWN_INIT_ERROR) {
-            cp_buf body = in->init_error;
-            in->init_error = (cp_buf) CP_BUF_INIT;
-            inv_complete(inv, &body, 1, CP_OK, NULL);
-            cp_buf_free(&body);
-        } else if (why == DOWN_INIT_TIMEOUT) {
-            inv_fail_function(inv, "Sandbox.Timedout",
-                              "RequestId: %s Error: Runtime init timed out after %u ms "
-                              "(the bootstrap never asked for an invocation)",
-                              inv->id, l->init_timeout_ms);
-        } else if (why == DOWN_EXIT) {
-            inv_fail_function(inv, "Runtime.ExitError", "RequestId: %s Error: %s", inv->id, text);
-        }
-    }
-    warn_down(fn, in, was, why, why == DOWN_EXIT ? text : "");
-    pthread_cond_broadcast(&fn->work);
-    ensure_capacity(l, fn);
-    wake_reaper(l);
-}
-
-static lam_inst *inst_by_token(cp_lambda *l, cp_slice token)
-{
-    if (token.len != 32) {
-        return NULL;
-    }
-    for (lam_inst *in = l->insts; in; in = in->next) {
-        if (memcmp(in->token, token.p, 32) == 0) {
-            return in;
-        }
-    }
-    return NULL;
-}
-
-/* The environment of a bootstrap: Lambda's defined runtime variables, then the function's
- * own. Nothing is inherited from the server (its credentials stay private) except PATH. */
-static char **build_env(const cp_lambda *l, const lam_fn *fn, const char *code, const char *token)
-{
-    size_t n = 0, cap = 24 + fn->nenv;
-    char **envp = cp_calloc(cap + 1, sizeof(char *));
-    char date[16];
-    time_t now = (time_t) (cp_clock_now_ms() / 1000);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%Y/%m/%d", &tm);
-#define ENVF(...)                                                                                  \
-    do {                                                                                           \
-        cp_buf b = CP_BUF_INIT;                                                                    \
-        cp_buf_printf(&b, __VA_ARGS__);                                                            \
-        envp[n++] = b.p;                                                                           \
-    } while (0)
-    ENVF("PATH=%s", l->path_env);
-    ENVF("LANG=en_US.UTF-8");
-    ENVF("TZ=:UTC");
-    ENVF("LD_LIBRARY_PATH=%s:%s/lib", code, code);
-    ENVF("LAMBDA_TASK_ROOT=%s", code);
-    ENVF("LAMBDA_RUNTIME_DIR=%s", code);
-    ENVF("_HANDLER=%s", fn->handler);
-    ENVF("AWS_LAMBDA_RUNTIME_API=%s" CP__LAMBDA_RT_PREFIX "/%s", l->runtime_host, token);
-    ENVF("AWS_LAMBDA_FUNCTION_NAME=%s", fn->name);
-    ENVF("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%d", fn->memory_mb);
-    ENVF("AWS_LAMBDA_FUNCTION_VERSION=$LATEST");
-    ENVF("AWS_LAMBDA_INITIALIZATION_TYPE=on-demand");
-    ENVF("AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/%s", fn->name);
-    ENVF("AWS_LAMBDA_LOG_STREAM_NAME=%s/[$LATEST]%s", date, token);
-    ENVF("AWS_REGION=%s", l->region);
-    ENVF("AWS_DEFAULT_REGION=%s", l->region);
-    for (size_t i = 0; i < fn->nenv; i++) {
-        ENVF("%s=%s", fn->env[i].k, fn->env[i].v);
-    }
-#undef ENVF
-    CP_ASSERT(n <= cap);
-    return envp;
-}
-
-static void free_env(char **envp)
-{
-    for (char **e = envp; *e; e++) {
-        cp_free(*e);
-    }
-    cp_free(envp);
-}
-
-/* Start one instance of fn (under l->mu). The child gets its own process group, default
- * signal dispositions, stdin from /dev/null, stdout/stderr appended to function.log and no
- * other descriptor of ours. */
-static int spawn_locked(cp_lambda *l, lam_fn *fn, cp_err *err)
-{
-    unsigned char rnd[16];
-    random_bytes(rnd, sizeof(rnd));
-    char token[40];
-    cp_hex(rnd, sizeof(rnd), token);
-    char code[PATH_MAX], boot[PATH_MAX], log[PATH_MAX], old[PATH_MAX];
-    (void) pathf(code, sizeof(code), "%s/code", fn->dir);
-    (void) pathf(boot, sizeof(boot), "%s/bootstrap", code);
-    (void) pathf(log, sizeof(log), "%s/function.log", fn->dir);
-    struct stat sb;
-    if (stat(log, &sb) == 0 && (uint64_t) sb.st_size > LOG_ROTATE_BYTES) {
-        (void) pathf(old, sizeof(old), "%s.1", log);
-        (void) rename(log, old);
-    }
-    int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (logfd < 0) {
-        return cp_err_set(err, -errno, "cannot open the function log");
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-    posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-    posix_spawn_file_actions_addchdir_np(&fa, code);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    char **envp = build_env(l, fn, code, token);
-    char *argv[] = {boot, NULL};
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, boot, &fa, &at, argv, envp);
-    free_env(envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(logfd);
-    if (rc != 0) {
-        return cp_err_set(err, -rc, "fork/exec bootstrap: %s", strerror(rc));
-    }
-    lam_inst *in = cp_calloc(1, sizeof(*in));
-    in->fn = fn;
-    memcpy(in->token, token, 33);
-    in->pid = pid;
-    in->pidfd = pidfd_open(pid, 0);
-    in->state = INST_STARTING;
-    in->since_ns = cp_clock_mono_ns();
-    in->next = l->insts;
-    l->insts = in;
-    fn->refs++;
-    fn->live++;
-    fn->st.started++;
-    wake_reaper(l);
-    return CP_OK;
-}
-
-/*
- * Start instances while queued invocations outnumber the idle ones and the function is under
- * its limit. Admission keeps in_flight <= concurrency, so a queued invocation always has an
- * instance that is idle, starting, or can be started.
- */
-static void ensure_capacity(cp_lambda *l, lam_fn *fn)
-{
-    while (!l->closing && !fn->deleted && l->runtime_host[0] && fn->q_head &&
-           fn->queued > fn->live - fn->busy && fn->live < l->concurrency) {
-        cp_err e = {0};
-        if (spawn_locked(l, fn, &e) != CP_OK) {
-            int64_t now = cp_clock_mono_ns();
-            if (!fn->last_warn_ns ||
-                now - fn->last_warn_ns >= (int64_t) WARN_INTERVAL_S * 1000000000) {
-                fn->last_warn_ns = now;
-                CP_LOG_WARN("lambda", "function %s: cannot start the runtime: %s", fn->name, e.msg);
-            }
-            /* Lambda reports a bootstrap it cannot run as Runtime.InvalidEntrypoint. */
-            inv_fail_function(fn->q_head, "Runtime.InvalidEntrypoint", "RequestId: %s Error: %s",
-                              fn->q_head->id, e.msg);
-        }
-    }
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* The reaper                                                                                  */
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
-/* Enforce every deadline that passed (under l->mu); returns the next one. */
-static int64_t enforce_deadlines(cp_lambda *l, int64_t now)
-{
-    int64_t next = now + 60000 * NS_PER_MS;
-    for (lam_inst *in = l->insts; in; in = in->next) {
-        int64_t d;
-        if (in->state == INST_BUSY && in->inv) {
-            d = in->inv->deadline_ns;
-            if (d <= now) {
-                inst_down(l, in, DOWN_TIMEOUT, 0, 0);
-                continue;
-            }
-        } else if (in->state == INST_STARTING) {
-            d = in->since_ns + (int64_t) l->init_timeout_ms * NS_PER_MS;
-            if (d <= now) {
-                inst_down(l, in, DOWN_INIT_TIMEOUT, 0, 0);
-                continue;
-            }
-        } else if (in->state == INST_READY) {
-            d = in->since_ns + (int64_t) l->idle_timeout_ms * NS_PER_MS;
-            if (d <= now) {
-                inst_down(l, in, DOWN_IDLE, 0, 0);
-                continue;
-            }
-        } else {
-            continue;
-        }
-        next = min64(next, d);
-    }
-    for (size_t i = 0; i < l->nfns; i++) {
-        lam_fn *fn = l->fns[i];
-        for (lam_inv *inv = fn->q_head; inv;) {
-            lam_inv *nx = inv->next;
-            if (inv->deadline_ns <= now) {
-                fn->st.timeouts++;
-                inv_fail_function(inv, "Sandbox.Timedout",
-                                  "RequestId: %s Error: Task timed out after %d.00 seconds "
-                                  "(no instance became ready)",
-                                  inv->id, fn->timeout_s);
-            } else {
-                next = min64(next, inv->deadline_ns);
-            }
-            inv = nx;
-        }
-    }
-    return next;
-}
-
-/* Collect instances whose process ended (under l->mu). waitid(WNOWAIT) first, so the group
- * can be killed while the leader's pid is still reserved, then the real reap. */
-static void reap_exited(cp_lambda *l)
-{
-    for (lam_inst **pp = &l->insts; *pp;) {
-        lam_inst *in = *pp;
-        siginfo_t si;
-        memset(&si, 0, sizeof(si));
-        if (waitid(P_PID, (id_t) in->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-            si.si_pid != in->pid) {
-            pp = &in->next;
-            continue;
-        }
-        inst_down(l, in, DOWN_EXIT, si.si_code, si.si_status);
-        kill(-in->pid, SIGKILL);
-        while (waitpid(in->pid, NULL, 0) < 0 && errno == EINTR) {
-        }
-        *pp = in->next;
-        lam_fn *fn = in->fn;
-        fn->st.exited++;
-        if (in->pidfd >= 0) {
-            close(in->pidfd);
-        }
-        cp_buf_free(&in->init_error);
-        cp_free(in);
-        fn_unref(fn);
-    }
-}
-
-static void *reaper_main(void *arg)
-{
-    cp_lambda *l = arg;
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        reap_exited(l);
-        int64_t now = cp_clock_mono_ns();
-        int64_t next = enforce_deadlines(l, now);
-        if (l->closing && !l->insts) {
-            break;
-        }
-        size_t n = 1, cap = 1;
-        int fallback = 0;
-        for (lam_inst *in = l->insts; in; in = in->next) {
-            cap++;
-        }
-        struct pollfd *fds = cp_calloc(cap, sizeof(*fds));
-        fds[0] = (struct pollfd){l->wake_fd, POLLIN, 0};
-        for (lam_inst *in = l->insts; in; in = in->next) {
-            if (in->pidfd >= 0) {
-                fds[n++] = (struct pollfd){in->pidfd, POLLIN, 0};
-            } else {
-                fallback = 1;
-            }
-        }
-        int64_t wait_ms = (next - now + NS_PER_MS - 1) / NS_PER_MS;
-        if (fallback || (l->closing && l->insts)) {
-            wait_ms = min64(wait_ms, 20); /* no pidfd for some child: poll its status */
-        }
-        pthread_mutex_unlock(&l->mu);
-        (void) poll(fds, (nfds_t) n, (int) (wait_ms < 1 ? 1 : wait_ms));
-        uint64_t drain;
-        ssize_t r = read(l->wake_fd, &drain, sizeof(drain));
-        (void) r;
-        cp_free(fds);
-        pthread_mutex_lock(&l->mu);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Open, attach, close                                                                         */
 
 static void registry_insert(cp_lambda *l, lam_fn *fn)
@@ -1387,7 +752,7 @@ static void registry_remove(cp_lambda *l, lam_fn *fn)
 static int load_one(cp_lambda *l, const char *dir, lam_fn **out, cp_err *err)
 {
     char path[PATH_MAX];
-    (void) pathf(path, sizeof(path), "%s/%s/config.json", l->root, dir);
+    (void) cp__lambda_pathf(path, sizeof(path), "%s/%s/config.json", l->root, dir);
     cp_buf text = CP_BUF_INIT;
     int rc = read_file(path, 1 << 20, &text);
     if (rc != CP_OK) {
@@ -1414,7 +779,7 @@ static int load_one(cp_lambda *l, const char *dir, lam_fn **out, cp_err *err)
         fn->sha256 = cp_strdup(sha->valuestring);
         fn->revision = cp_strdup(rev->valuestring);
         snprintf(fn->last_modified, sizeof(fn->last_modified), "%s", mod->valuestring);
-        (void) pathf(path, sizeof(path), "%s/%s", l->root, dir);
+        (void) cp__lambda_pathf(path, sizeof(path), "%s/%s", l->root, dir);
         fn->dir = cp_strdup(path);
         *out = fn;
     } else {
@@ -1436,7 +801,7 @@ static int load_all(cp_lambda *l, cp_err *err)
             continue;
         }
         char path[PATH_MAX];
-        (void) pathf(path, sizeof(path), "%s/%s", l->root, de->d_name);
+        (void) cp__lambda_pathf(path, sizeof(path), "%s/%s", l->root, de->d_name);
         if (strlen(de->d_name) > 64) {
             continue; /* not a function name; nothing of ours */
         }
@@ -1468,7 +833,7 @@ int cp_lambda_open(const cp_lambda_cfg *cfg, cp_lambda **out, cp_err *err)
     cp_buf_printf(&root, "%s/lambda", cfg->data_dir);
     l->root = root.p;
     /* Every path we build is <root>/<name, at most 64>/<short suffix>; checking the root
-     * once lets pathf() results go unchecked below. */
+     * once lets cp__lambda_pathf() results go unchecked below. */
     if (root.len + 200 > PATH_MAX) {
         cp_free(l->data_dir);
         cp_free(l->root);
@@ -1485,7 +850,7 @@ int cp_lambda_open(const cp_lambda_cfg *cfg, cp_lambda **out, cp_err *err)
     l->max_unzipped = cfg->max_unzipped ? cfg->max_unzipped : CP_ZIP_DEFAULT_MAX_TOTAL;
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->admin, NULL);
-    cond_init(&l->idle);
+    cp__lambda_cond_init(&l->idle);
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int rc = CP_OK;
     if (l->wake_fd < 0) {
@@ -1498,7 +863,7 @@ int cp_lambda_open(const cp_lambda_cfg *cfg, cp_lambda **out, cp_err *err)
         rc = load_all(l, err);
     }
     if (rc == CP_OK) {
-        rc = -pthread_create(&l->reaper, NULL, reaper_main, l);
+        rc = -pthread_create(&l->reaper, NULL, cp__lambda_reaper_main, l);
         if (rc != CP_OK) {
             cp_err_set(err, rc, "lambda: cannot start the reaper thread");
         }
@@ -1542,17 +907,17 @@ void cp_lambda_shutdown(cp_lambda *l)
     cp_err why;
     cp_err_set(&why, CP_ECLOSED, "changepipe is shutting down");
     for (size_t i = 0; i < l->nfns; i++) {
-        fail_all(l, l->fns[i], CP_ECLOSED, &why);
+        cp__lambda_fail_all(l, l->fns[i], CP_ECLOSED, &why);
     }
     for (lam_inst *in = l->insts; in; in = in->next) {
-        inst_down(l, in, DOWN_STOP, 0, 0);
+        cp__lambda_inst_down(l, in, DOWN_STOP, 0, 0);
     }
     for (size_t i = 0; i < l->nfns; i++) {
         pthread_cond_broadcast(&l->fns[i]->work);
         pthread_cond_broadcast(&l->fns[i]->slot);
     }
     if (l->wake_fd >= 0) {
-        wake_reaper(l);
+        cp__lambda_wake_reaper(l);
     }
     /* Every thread inside the module sees `closing` at its next wake-up and leaves. */
     while (l->active > 0 || l->async_running > 0) {
@@ -1578,7 +943,7 @@ void cp_lambda_close(cp_lambda *l)
     pthread_mutex_unlock(&l->admin);
     CP_ASSERT(!l->insts);
     for (size_t i = 0; i < l->nfns; i++) {
-        fn_unref(l->fns[i]);
+        cp__lambda_fn_unref(l->fns[i]);
     }
     cp_free(l->fns);
     if (l->wake_fd >= 0) {
@@ -1592,24 +957,6 @@ void cp_lambda_close(cp_lambda *l)
     cp_free(l->region);
     cp_free(l->path_env);
     cp_free(l);
-}
-
-/* Calls from other threads register, so close() can wait for them to leave. */
-static int enter(cp_lambda *l, cp_err *err)
-{
-    if (l->closing) {
-        return cp_err_set(err, CP_ECLOSED, "changepipe is shutting down");
-    }
-    l->active++;
-    return CP_OK;
-}
-
-static void leave(cp_lambda *l)
-{
-    CP_ASSERT(l->active > 0);
-    if (--l->active == 0 && l->closing) {
-        pthread_cond_broadcast(&l->idle);
-    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1675,13 +1022,13 @@ int cp_lambda_create(cp_lambda *l, cp_slice request, cp_buf *out, cp_err *err)
 
     pthread_mutex_lock(&l->admin);
     pthread_mutex_lock(&l->mu);
-    int taken = fn_lookup(l, fn->name) != NULL, closing = l->closing;
+    int taken = cp__lambda_fn_lookup(l, fn->name) != NULL, closing = l->closing;
     pthread_mutex_unlock(&l->mu);
     char tmp[PATH_MAX], path[PATH_MAX], final[PATH_MAX];
     char id[37];
     cp__lambda_uuid(id);
-    (void) pathf(tmp, sizeof(tmp), "%s/.tmp-%s", l->root, id);
-    (void) pathf(final, sizeof(final), "%s/%s", l->root, fn->name);
+    (void) cp__lambda_pathf(tmp, sizeof(tmp), "%s/.tmp-%s", l->root, id);
+    (void) cp__lambda_pathf(final, sizeof(final), "%s/%s", l->root, fn->name);
     if (closing) {
         rc = cp_err_set(err, CP_ECLOSED, "changepipe is shutting down");
     } else if (taken) {
@@ -1692,12 +1039,12 @@ int cp_lambda_create(cp_lambda *l, cp_slice request, cp_buf *out, cp_err *err)
         /* Everything is written below a scratch name and renamed into place in one step:
          * a crash leaves either no function or a complete one (plus a .tmp- leftover that
          * open() removes). */
-        (void) pathf(path, sizeof(path), "%s/code.zip", tmp);
+        (void) cp__lambda_pathf(path, sizeof(path), "%s/code.zip", tmp);
         rc = write_file_sync(path, zip.p, zip.len);
         if (rc != CP_OK) {
             cp_err_set(err, rc, "cannot store the deployment package");
         }
-        (void) pathf(path, sizeof(path), "%s/code", tmp);
+        (void) cp__lambda_pathf(path, sizeof(path), "%s/code", tmp);
         if (rc == CP_OK && mkdir(path, 0755) != 0) {
             rc = cp_err_set(err, -errno, "cannot create the code directory");
         }
@@ -1719,7 +1066,7 @@ int cp_lambda_create(cp_lambda *l, cp_slice request, cp_buf *out, cp_err *err)
         if (rc == CP_OK) {
             cp_buf cfg = CP_BUF_INIT;
             render_stored(fn, &cfg);
-            (void) pathf(path, sizeof(path), "%s/config.json", tmp);
+            (void) cp__lambda_pathf(path, sizeof(path), "%s/config.json", tmp);
             rc = write_file_sync(path, cfg.p, cfg.len);
             cp_buf_free(&cfg);
             if (rc != CP_OK) {
@@ -1765,12 +1112,12 @@ int cp_lambda_create(cp_lambda *l, cp_slice request, cp_buf *out, cp_err *err)
 static int find_locked(cp_lambda *l, const char *name, lam_fn **out, cp_err *err)
 {
     char nm[72];
-    int rc = parse_name(l, name, nm, err);
+    int rc = cp__lambda_parse_name(l, name, nm, err);
     if (rc != CP_OK) {
         return rc;
     }
-    *out = fn_lookup(l, nm);
-    return *out ? CP_OK : not_found(l, nm, NULL, err);
+    *out = cp__lambda_fn_lookup(l, nm);
+    return *out ? CP_OK : cp__lambda_not_found(l, nm, NULL, err);
 }
 
 int cp_lambda_get_configuration(cp_lambda *l, const char *name, cp_buf *out, cp_err *err)
@@ -1859,11 +1206,11 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
     registry_remove(l, fn);
     fn->deleted = 1;
     cp_err why;
-    not_found(l, fn->name, NULL, &why);
-    fail_all(l, fn, CP_ENOTFOUND, &why);
+    cp__lambda_not_found(l, fn->name, NULL, &why);
+    cp__lambda_fail_all(l, fn, CP_ENOTFOUND, &why);
     for (lam_inst *in = l->insts; in; in = in->next) {
         if (in->fn == fn) {
-            inst_down(l, in, DOWN_STOP, 0, 0);
+            cp__lambda_inst_down(l, in, DOWN_STOP, 0, 0);
         }
     }
     pthread_cond_broadcast(&fn->work);
@@ -1874,7 +1221,7 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
      * then remove the tree; open() clears any .trash- leftover. */
     char trash[PATH_MAX], id[37];
     cp__lambda_uuid(id);
-    (void) pathf(trash, sizeof(trash), "%s/.trash-%s", l->root, id);
+    (void) cp__lambda_pathf(trash, sizeof(trash), "%s/.trash-%s", l->root, id);
     if (rename(fn->dir, trash) == 0) {
         (void) cp_fs_fsync_dir(l->root);
         rm_rf(trash);
@@ -1882,7 +1229,7 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
         CP_LOG_WARN("lambda", "cannot remove %s: %s", fn->dir, strerror(errno));
     }
     pthread_mutex_lock(&l->mu);
-    fn_unref(fn); /* the registry's reference */
+    cp__lambda_fn_unref(fn); /* the registry's reference */
     pthread_mutex_unlock(&l->mu);
     pthread_mutex_unlock(&l->admin);
     return CP_OK;
@@ -1895,7 +1242,7 @@ int cp_lambda_open_code(cp_lambda *l, const char *name, int *fd, uint64_t *size,
     int rc = find_locked(l, name, &fn, err);
     char path[PATH_MAX];
     if (rc == CP_OK) {
-        (void) pathf(path, sizeof(path), "%s/code.zip", fn->dir);
+        (void) cp__lambda_pathf(path, sizeof(path), "%s/code.zip", fn->dir);
         *fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat sb;
         if (*fd < 0 || fstat(*fd, &sb) != 0) {
@@ -1934,422 +1281,6 @@ int cp_lambda_stats(cp_lambda *l, const char *name, cp_lambda_fn_stats *out, cp_
         out->queued = fn->queued;
     }
     pthread_mutex_unlock(&l->mu);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Invoke                                                                                      */
-
-int cp_lambda_invoke(cp_lambda *l, const char *function_name_or_arn, cp_slice payload,
-                     cp_buf *response, int *function_error, cp_err *err)
-{
-    *function_error = 0;
-    if (payload.len > CP_LAMBDA_MAX_REQUEST) {
-        return cp_err_set(err, CP_ETOOBIG,
-                          "Request must be smaller than %u bytes for the InvokeFunction "
-                          "operation",
-                          CP_LAMBDA_MAX_REQUEST);
-    }
-    char nm[72];
-    int rc = parse_name(l, function_name_or_arn, nm, err);
-    if (rc != CP_OK) {
-        return rc;
-    }
-    /* The payload copy happens before taking the lock: up to 6 MB. */
-    lam_inv *inv = inv_new(NULL, payload);
-    pthread_mutex_lock(&l->mu);
-    if ((rc = enter(l, err)) != CP_OK) {
-        pthread_mutex_unlock(&l->mu);
-        inv_unref(inv);
-        return rc;
-    }
-    lam_fn *fn = fn_lookup(l, nm);
-    if (!fn) {
-        rc = not_found(l, nm, NULL, err);
-    } else if (!l->runtime_host[0]) {
-        rc = cp_err_set(err, CP_ECLOSED, "the Lambda Runtime API is not being served yet");
-    }
-    if (rc != CP_OK || !fn) {
-        leave(l);
-        pthread_mutex_unlock(&l->mu);
-        inv_unref(inv);
-        return rc;
-    }
-    fn->refs++;
-    inv->fn = fn;
-    /* Admission: Lambda's concurrency counts invocations in flight, so a full function
-     * throttles (TooManyRequestsException, "Rate Exceeded.") after a short wait. */
-    int64_t slot_deadline = cp_clock_mono_ns() + (int64_t) l->queue_timeout_ms * NS_PER_MS;
-    while (fn->in_flight >= l->concurrency && !l->closing && !fn->deleted) {
-        if (cond_wait_until(&fn->slot, &l->mu, slot_deadline) == ETIMEDOUT &&
-            fn->in_flight >= l->concurrency) {
-            fn->st.throttled++;
-            rc = cp_err_set(err, CP_ELIMIT, "Rate Exceeded.");
-            break;
-        }
-    }
-    if (rc == CP_OK && l->closing) {
-        rc = cp_err_set(err, CP_ECLOSED, "changepipe is shutting down");
-    } else if (rc == CP_OK && fn->deleted) {
-        rc = not_found(l, nm, NULL, err);
-    }
-    if (rc == CP_OK) {
-        int64_t now = cp_clock_mono_ns();
-        inv->state = INV_QUEUED;
-        inv->deadline_ns =
-            now + ((int64_t) l->init_timeout_ms + (int64_t) fn->timeout_s * 1000) * NS_PER_MS;
-        if (fn->q_tail) {
-            fn->q_tail->next = inv;
-        } else {
-            fn->q_head = inv;
-        }
-        fn->q_tail = inv;
-        fn->queued++;
-        fn->in_flight++;
-        ensure_capacity(l, fn);
-        pthread_cond_broadcast(&fn->work);
-        wake_reaper(l);
-        while (inv->state != INV_DONE) {
-            pthread_cond_wait(&inv->done, &l->mu);
-        }
-        rc = inv->rc;
-        if (rc != CP_OK && err) {
-            *err = inv->err;
-        }
-    }
-    cp_buf result = inv->result;
-    inv->result = (cp_buf) CP_BUF_INIT;
-    *function_error = rc == CP_OK ? inv->function_error : 0;
-    inv_unref(inv);
-    fn_unref(fn);
-    leave(l);
-    pthread_mutex_unlock(&l->mu);
-    if (rc == CP_OK) {
-        if (response->len == 0 && response->cap == 0) {
-            *response = result;
-            result = (cp_buf) CP_BUF_INIT;
-            if (!response->p) {
-                cp_buf_reserve(response, 0);
-            }
-        } else {
-            cp_buf_append(response, result.p, result.len);
-        }
-    }
-    cp_buf_free(&result);
-    return rc;
-}
-
-typedef struct async_job {
-    cp_lambda *l;
-    char name[72];
-    cp_buf payload;
-} async_job;
-
-static void *async_main(void *arg)
-{
-    async_job *job = arg;
-    cp_lambda *l = job->l;
-    for (;;) {
-        cp_buf out = CP_BUF_INIT;
-        int fe = 0;
-        cp_err e = {0};
-        int rc = cp_lambda_invoke(l, job->name, cp_buf_slice(&job->payload), &out, &fe, &e);
-        cp_buf_free(&out);
-        /* Lambda's event queue holds throttled events until capacity frees up; each retry
-         * here already waited queue_timeout_ms for a slot. */
-        if (rc != CP_ELIMIT) {
-            break;
-        }
-        pthread_mutex_lock(&l->mu);
-        int closing = l->closing;
-        pthread_mutex_unlock(&l->mu);
-        if (closing) {
-            break;
-        }
-    }
-    cp_buf_free(&job->payload);
-    cp_free(job);
-    pthread_mutex_lock(&l->mu);
-    if (--l->async_running == 0 && l->closing) {
-        pthread_cond_broadcast(&l->idle);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
-}
-
-int cp_lambda_invoke_async(cp_lambda *l, const char *function_name_or_arn, cp_slice payload,
-                           cp_err *err)
-{
-    if (payload.len > CP_LAMBDA_MAX_ASYNC_REQUEST) {
-        return cp_err_set(err, CP_ETOOBIG,
-                          "Request must be smaller than %u bytes for the InvokeFunction "
-                          "operation",
-                          CP_LAMBDA_MAX_ASYNC_REQUEST);
-    }
-    async_job *job = cp_calloc(1, sizeof(*job));
-    job->l = l;
-    int rc = parse_name(l, function_name_or_arn, job->name, err);
-    if (rc != CP_OK) {
-        cp_free(job);
-        return rc;
-    }
-    pthread_mutex_lock(&l->mu);
-    if (l->closing) {
-        rc = cp_err_set(err, CP_ECLOSED, "changepipe is shutting down");
-    } else if (!fn_lookup(l, job->name)) {
-        rc = not_found(l, job->name, NULL, err);
-    } else {
-        l->async_running++;
-    }
-    pthread_mutex_unlock(&l->mu);
-    if (rc != CP_OK) {
-        cp_free(job);
-        return rc;
-    }
-    cp_buf_append(&job->payload, payload.p, payload.len);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_t t;
-    rc = -pthread_create(&t, &at, async_main, job);
-    pthread_attr_destroy(&at);
-    if (rc != CP_OK) {
-        cp_buf_free(&job->payload);
-        cp_free(job);
-        pthread_mutex_lock(&l->mu);
-        if (--l->async_running == 0 && l->closing) {
-            pthread_cond_broadcast(&l->idle);
-        }
-        pthread_mutex_unlock(&l->mu);
-        return cp_err_set(err, rc, "cannot start an asynchronous invocation");
-    }
-    return CP_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Runtime API                                                                                 */
-
-static int server_stopping(const cp_lambda *l)
-{
-    return l->srv && cp_http_server_stopping(l->srv);
-}
-
-int cp__lambda_rt_next(cp_lambda *l, cp_slice token, cp__lambda_event *ev, cp_err *err)
-{
-    pthread_mutex_lock(&l->mu);
-    int rc = enter(l, err);
-    if (rc != CP_OK) {
-        pthread_mutex_unlock(&l->mu);
-        return rc;
-    }
-    lam_inst *in = inst_by_token(l, token);
-    lam_fn *fn = in ? in->fn : NULL;
-    lam_inv *inv = NULL;
-    if (!in) {
-        rc = cp_err_set(err, CP_ENOTFOUND, "unknown runtime instance");
-    } else if (in->state == INST_BUSY) {
-        rc = cp_err_set(err, CP_EINUSE,
-                        "State transition from Invoke to Ready failed: invocation %s has no "
-                        "response yet",
-                        in->inv ? in->inv->id : "?");
-    } else if (in->state == INST_DEAD) {
-        rc = cp_err_set(err, CP_ECLOSED, "this runtime instance was stopped");
-    }
-    if (rc == CP_OK && in && fn) {
-        fn->refs++;
-        if (in->state == INST_STARTING) {
-            in->state = INST_READY; /* the first /next ends the init phase */
-            in->since_ns = cp_clock_mono_ns();
-            wake_reaper(l);
-        }
-        /* A runtime whose HTTP client gave up on a long poll and asked again must not have
-         * its next event handed to the abandoned connection: the newest poll wins. */
-        unsigned gen = ++in->poll_gen;
-        int64_t slice = (int64_t) POLL_SLICE_MS * NS_PER_MS;
-        for (;;) {
-            /* Re-find the instance after every wait: it may have been reaped meanwhile. */
-            in = inst_by_token(l, token);
-            if (l->closing || server_stopping(l)) {
-                rc = cp_err_set(err, CP_ECLOSED, "changepipe is shutting down");
-                break;
-            }
-            if (!in || in->state == INST_DEAD) {
-                rc = cp_err_set(err, CP_ECLOSED, "this runtime instance was stopped");
-                break;
-            }
-            if (in->poll_gen != gen) {
-                rc = cp_err_set(err, CP_EINUSE, "a newer /invocation/next replaced this one");
-                break;
-            }
-            if (in->state == INST_READY && fn->q_head) {
-                inv = fn->q_head;
-                queue_unlink(fn, inv);
-                inv->state = INV_RUNNING;
-                inv->inst = in;
-                inv->refs++;
-                in->inv = inv;
-                in->state = INST_BUSY;
-                fn->busy++;
-                /* Timeout counts from the moment the runtime has the event. */
-                inv->deadline_ns = cp_clock_mono_ns() + (int64_t) fn->timeout_s * 1000 * NS_PER_MS;
-                inv->deadline_ms = cp_clock_now_ms() + (int64_t) fn->timeout_s * 1000;
-                /* An X-Ray style id, as Lambda always sends one (Sampled=0: no tracing). */
-                unsigned char r[20];
-                random_bytes(r, sizeof(r));
-                char hex[41];
-                cp_hex(r, sizeof(r), hex);
-                snprintf(inv->trace, sizeof(inv->trace), "Root=1-%08x-%.24s;Parent=%.16s;Sampled=0",
-                         (unsigned) (cp_clock_now_ms() / 1000), hex, hex + 24);
-                break;
-            }
-            cond_wait_until(&fn->work, &l->mu, cp_clock_mono_ns() + slice);
-        }
-        fn_unref(fn);
-    }
-    if (inv) {
-        snprintf(ev->request_id, sizeof(ev->request_id), "%s", inv->id);
-        ev->deadline_ms = inv->deadline_ms;
-        snprintf(ev->trace_id, sizeof(ev->trace_id), "%s", inv->trace);
-        snprintf(ev->function_arn, sizeof(ev->function_arn), "arn:aws:lambda:%s:%s:function:%s",
-                 region_of(l), CP_LAMBDA_ACCOUNT, inv->fn->name);
-        wake_reaper(l);
-    }
-    leave(l);
-    pthread_mutex_unlock(&l->mu);
-    if (inv) {
-        /* The payload is immutable while the invocation lives; our reference keeps it. */
-        cp_buf_append(&ev->payload, inv->payload.p, inv->payload.len);
-        pthread_mutex_lock(&l->mu);
-        inv_unref(inv);
-        pthread_mutex_unlock(&l->mu);
-    }
-    return rc;
-}
-
-/* The running invocation `id`: the one of instance `token`, or of any instance when the
- * request came without a token (under l->mu). */
-static lam_inv *running_inv(cp_lambda *l, cp_slice token, cp_slice id)
-{
-    for (lam_inst *in = l->insts; in; in = in->next) {
-        if (token.len && (token.len != 32 || memcmp(in->token, token.p, 32) != 0)) {
-            continue;
-        }
-        if (in->inv && in->state == INST_BUSY && cp_slice_eq(cp_slice_str(in->inv->id), id)) {
-            return in->inv;
-        }
-        if (token.len) {
-            return NULL;
-        }
-    }
-    return NULL;
-}
-
-static int invalid_id(cp_slice id, cp_err *err)
-{
-    return cp_err_set(err, CP_ENOTFOUND, "Invalid request ID: %.40s", id.p ? id.p : "");
-}
-
-/* An error body as posted, when it is a JSON object; else Lambda's shape around it. */
-static void error_body(cp_slice error_type, cp_slice body, cp_buf *out)
-{
-    cJSON *j = body.len ? cJSON_ParseWithLength(body.p, body.len) : NULL;
-    int object = j && cJSON_IsObject(j);
-    cJSON_Delete(j);
-    if (object) {
-        cp_buf_append(out, body.p, body.len);
-        return;
-    }
-    cp_buf_reset(out);
-    cp_buf_putc(out, '{');
-    cp_json_put_kv_str(out, "errorMessage", body);
-    cp_buf_putc(out, ',');
-    cp_json_put_kv_str(out, "errorType", error_type.len ? error_type : CP_SLICE("Unhandled"));
-    cp_buf_putc(out, '}');
-}
-
-static int finish(cp_lambda *l, cp_slice token, cp_slice id, cp_buf *body, int function_error,
-                  int too_big, cp_err *err)
-{
-    pthread_mutex_lock(&l->mu);
-    int rc = enter(l, err);
-    if (rc == CP_OK) {
-        lam_inv *inv = running_inv(l, token, id);
-        if (!inv) {
-            rc = invalid_id(id, err);
-        } else if (too_big) {
-            /* Lambda fails the invocation and tells the runtime 413. */
-            inv_fail_function(inv, "Function.ResponseSizeTooLarge",
-                              "Response payload size exceeded maximum allowed payload size "
-                              "(%u bytes).",
-                              CP_LAMBDA_MAX_RESPONSE);
-            rc = cp_err_set(err, CP_ETOOBIG, "Exceeded maximum allowed payload size (%u bytes).",
-                            CP_LAMBDA_MAX_RESPONSE);
-        } else {
-            inv_complete(inv, body, function_error, CP_OK, NULL);
-        }
-        leave(l);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return rc;
-}
-
-int cp__lambda_rt_response(cp_lambda *l, cp_slice token, cp_slice id, cp_slice body, cp_err *err)
-{
-    int too_big = body.len > CP_LAMBDA_MAX_RESPONSE;
-    cp_buf copy = CP_BUF_INIT;
-    if (!too_big) {
-        cp_buf_append(&copy, body.p, body.len); /* outside the lock */
-        cp_buf_reserve(&copy, 0);
-    }
-    int rc = finish(l, token, id, &copy, 0, too_big, err);
-    cp_buf_free(&copy);
-    return rc;
-}
-
-int cp__lambda_rt_error(cp_lambda *l, cp_slice token, cp_slice id, cp_slice error_type,
-                        cp_slice body, cp_err *err)
-{
-    int too_big = body.len > CP_LAMBDA_MAX_RESPONSE;
-    cp_buf copy = CP_BUF_INIT;
-    if (!too_big) {
-        error_body(error_type, body, &copy);
-    }
-    int rc = finish(l, token, id, &copy, 1, too_big, err);
-    cp_buf_free(&copy);
-    return rc;
-}
-
-int cp__lambda_rt_init_error(cp_lambda *l, cp_slice token, cp_slice error_type, cp_slice body,
-                             cp_err *err)
-{
-    cp_buf copy = CP_BUF_INIT;
-    if (body.len <= CP_LAMBDA_MAX_RESPONSE) {
-        error_body(error_type, body, &copy);
-    } else {
-        error_body(error_type, CP_SLICE("(init error body too large)"), &copy);
-    }
-    pthread_mutex_lock(&l->mu);
-    int rc = enter(l, err);
-    if (rc == CP_OK) {
-        lam_inst *in = inst_by_token(l, token);
-        if (!in) {
-            rc = cp_err_set(err, CP_ENOTFOUND, "unknown runtime instance");
-        } else if (in->state != INST_STARTING) {
-            rc = cp_err_set(err, CP_EINUSE,
-                            "State transition from Ready to InitError failed: the runtime has "
-                            "already initialised");
-        } else {
-            /* Lambda resets the sandbox after an init error; the invocation waiting for this
-             * cold start gets the error. */
-            cp_buf_free(&in->init_error);
-            in->init_error = copy;
-            copy = (cp_buf) CP_BUF_INIT;
-            inst_down(l, in, DOWN_INIT_ERROR, 0, 0);
-        }
-        leave(l);
-    }
-    pthread_mutex_unlock(&l->mu);
-    cp_buf_free(&copy);
     return rc;
 }
 
