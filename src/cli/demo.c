@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/load.h"
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/mem.h"
 #include "query/query.h"
 #include "server/metrics.h"
@@ -315,9 +316,7 @@ static int demo_run(void *arg, char **rest)
 out:
     cp_server_close(srv);
     if (!o->data && !o->keep) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0) {
+        if (cp_fs_rm_rf(dir) != CP_OK) {
             fprintf(stderr, "changepipe demo: could not remove %s\n", dir);
         }
     } else {

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +58,26 @@ int cp_fs_fsync_dir(const char *dir)
     int rc = fsync(fd) == 0 ? CP_OK : -errno;
     close(fd);
     return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int cp_fs_rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        return errno == ENOENT ? CP_OK : -errno;
+    }
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        return errno ? -errno : -EIO;
+    }
+    return CP_OK;
 }
 
 int cp_fs_write_atomic(const char *path, const void *p, size_t len, int no_fsync, cp_err *err)

@@ -17,6 +17,9 @@ int cp_fs_mkdir_p(const char *dir);
 int cp_fs_write_all(int fd, const void *p, size_t len);
 /* fsync a directory (after creating, renaming or deleting entries in it). CP_OK or -errno. */
 int cp_fs_fsync_dir(const char *dir);
+/* rm -rf: remove a file or a directory tree without following symbolic links. A missing path
+ * is CP_OK. -errno when something could not be removed. */
+int cp_fs_rm_rf(const char *path);
 /* Replace `path` with len bytes of p atomically; durable on return unless no_fsync. The
  * temporary file is "<path>.tmp" in the same directory. -errno with err filled on failure,
  * leaving the old file in place. */

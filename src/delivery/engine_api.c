@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -189,14 +190,12 @@ int cp_delivery_delete(cp_delivery *d, const char *name, cp_err *err)
         cp__engine_del_prefix(txn, d->manifest, name);
         mrc = mdb_txn_commit(txn);
     }
-    char cmd[4400];
-    snprintf(cmd, sizeof(cmd), "%s", ds->dir);
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", ds->dir);
     cp__engine_dstream_free(ds);
     /* Buffered data is discarded, as Firehose does on deletion. */
-    char rm[4500];
-    snprintf(rm, sizeof(rm), "rm -rf '%s'", cmd);
-    if (system(rm) != 0) {
-        CP_LOG_WARN("delivery", "could not remove %s", cmd);
+    if (cp_fs_rm_rf(dir) != CP_OK) {
+        CP_LOG_WARN("delivery", "could not remove %s", dir);
     }
     return mrc ? cp__engine_mdb_err(err, mrc, "delete") : CP_OK;
 }

@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -688,18 +687,6 @@ static int write_file_sync(const char *path, const void *p, size_t len)
     return rc;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) ftw;
-    (void) (flag == FTW_DP ? rmdir(path) : unlink(path));
-    return 0;
-}
-
-static void rm_rf(const char *path)
-{
-    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int read_file(const char *path, size_t max, cp_buf *out)
 {
@@ -806,7 +793,7 @@ static int load_all(cp_lambda *l, cp_err *err)
             continue; /* not a function name; nothing of ours */
         }
         if (strncmp(de->d_name, ".tmp-", 5) == 0 || strncmp(de->d_name, ".trash-", 7) == 0) {
-            rm_rf(path); /* an interrupted create or delete */
+            (void) cp_fs_rm_rf(path); /* an interrupted create or delete */
             continue;
         }
         lam_fn *fn = NULL;
@@ -1091,7 +1078,7 @@ int cp_lambda_create(cp_lambda *l, cp_slice request, cp_buf *out, cp_err *err)
         if (rc == CP_OK) {
             (void) cp_fs_fsync_dir(l->root);
         } else {
-            rm_rf(tmp);
+            (void) cp_fs_rm_rf(tmp);
         }
     }
     cp_buf_free(&zip);
@@ -1224,7 +1211,7 @@ int cp_lambda_delete(cp_lambda *l, const char *name, cp_err *err)
     (void) cp__lambda_pathf(trash, sizeof(trash), "%s/.trash-%s", l->root, id);
     if (rename(fn->dir, trash) == 0) {
         (void) cp_fs_fsync_dir(l->root);
-        rm_rf(trash);
+        (void) cp_fs_rm_rf(trash);
     } else {
         CP_LOG_WARN("lambda", "cannot remove %s: %s", fn->dir, strerror(errno));
     }

@@ -15,6 +15,7 @@
 #include "aws/proto.h"
 #include "cdc/outbox.h"
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -223,13 +224,10 @@ static int split_listen(const char *listen, char *host, size_t hostcap, uint16_t
 
 static int write_ready_file(const char *path, const char *host, uint16_t port, cp_err *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s:%u\n", host, port) < 0 || fclose(f) != 0 || rename(tmp, path)) {
-        return cp_err_set(err, CP_EIO, "cannot write the ready file %s", path);
-    }
-    return CP_OK;
+    char text[300];
+    int n = snprintf(text, sizeof(text), "%s:%u\n", host, port);
+    /* Atomic, so a watcher never reads half an address; no fsync: it only matters while up. */
+    return cp_fs_write_atomic(path, text, (size_t) n, 1, err);
 }
 
 int cp_server_open(const cp_server_cfg *cfg, cp_server **out, cp_err *err)

@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,25 +33,11 @@
 
 /* ---------------------------------------------------------------- file helpers (stream_int.h) */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
 int cp__stream_rmtree(const char *path, cp_err *err)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        return errno == ENOENT ? CP_OK : cp_err_set(err, -errno, "stat %s failed", "directory");
-    }
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-        int e = errno ? errno : EIO;
-        return cp_err_set(err, -e, "could not remove stream storage: %s", strerror(e));
-    }
-    return CP_OK;
+    int rc = cp_fs_rm_rf(path);
+    return rc == CP_OK ? CP_OK
+                       : cp_err_set(err, rc, "could not remove stream storage: %s", strerror(-rc));
 }
 
 int cp__stream_write_atomic(const char *dir, const char *name, const void *p, size_t len,
