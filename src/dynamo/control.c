@@ -239,6 +239,14 @@ typedef struct pair {
     int has_a, has_b;
 } pair;
 
+/* "a, b, c": the first members of n pairs, as AWS lists attribute names in messages. */
+static void put_names(cp_buf *m, const pair *p, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        cp_buf_printf(m, "%s%.*s", k ? ", " : "", (int) p[k].a.len, p[k].a.p);
+    }
+}
+
 /* A list of pairs with member names ka/kb. */
 static int read_pairs(cp__dynamo_call *c, const char *ka, const char *kb, cp__dynamo_vec *v,
                       int *present)
@@ -577,13 +585,9 @@ static int create_validate(cp__dynamo_call *c, table_req *r)
             cp_buf m = CP_BUF_INIT;
             cp_buf_puts(&m, "One or more parameter values were invalid: Some index key attributes "
                             "are not defined in AttributeDefinitions. Keys: [");
-            for (size_t k = 0; k < r->keys.n; k++) {
-                cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) keys[k].a.len, keys[k].a.p);
-            }
+            put_names(&m, keys, r->keys.n);
             cp_buf_puts(&m, "], AttributeDefinitions: [");
-            for (size_t k = 0; k < r->defs.n; k++) {
-                cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) defs[k].a.len, defs[k].a.p);
-            }
+            put_names(&m, defs, r->defs.n);
             cp_buf_putc(&m, ']');
             cp__dynamo_set_err(c, CP_EINVAL, "%s", m.p);
             cp_buf_free(&m);
@@ -610,13 +614,9 @@ static int create_validate(cp__dynamo_call *c, table_req *r)
         cp_buf m = CP_BUF_INIT;
         cp_buf_puts(&m, "One or more parameter values were invalid: Some AttributeDefinitions are "
                         "not used. AttributeDefinitions: [");
-        for (size_t k = 0; k < r->defs.n; k++) {
-            cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) defs[k].a.len, defs[k].a.p);
-        }
+        put_names(&m, defs, r->defs.n);
         cp_buf_puts(&m, "], keys used: [");
-        for (size_t k = 0; k < r->keys.n; k++) {
-            cp_buf_printf(&m, "%s%.*s", k ? ", " : "", (int) keys[k].a.len, keys[k].a.p);
-        }
+        put_names(&m, keys, r->keys.n);
         cp_buf_putc(&m, ']');
         cp__dynamo_set_err(c, CP_EINVAL, "%s", m.p);
         cp_buf_free(&m);
