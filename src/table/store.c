@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -1173,8 +1174,10 @@ static int open_env(cp_db *db, const cp_db_opts *opts, cp_err *err)
 
 int cp_db_open(const cp_db_opts *opts, cp_db **out, cp_err *err)
 {
-    if (mkdir(opts->dir, 0755) != 0 && errno != EEXIST) {
-        return cp_err_set(err, -errno, "cannot create data directory");
+    int mrc = cp_fs_mkdir_p(opts->dir);
+    if (mrc != CP_OK) {
+        return cp_err_set(err, mrc, "cannot create the data directory %s: %s", opts->dir,
+                          strerror(-mrc));
     }
     cp_db *db = cp_calloc(1, sizeof(*db));
     db->group_max = opts->group_max_ops ? opts->group_max_ops : DEFAULT_GROUP_MAX;

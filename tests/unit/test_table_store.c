@@ -522,7 +522,27 @@ static void concurrent_writers_group_commit(void)
     cp_db_close(db);
 }
 
+static void opens_nested_and_refuses_files(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/a/b/c", cpt_tmpdir());
+    cp_db *db = NULL;
+    cp_err err = {0};
+    cp_db_opts o = {.dir = dir};
+    CPT_EQ_INT(cp_db_open(&o, &db, &err), CP_OK); /* like mkdir -p */
+    cp_db_close(db);
+    char file[512];
+    snprintf(file, sizeof(file), "%s/plain", cpt_tmpdir());
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    snprintf(dir, sizeof(dir), "%s/plain/x", cpt_tmpdir());
+    o.dir = dir;
+    CPT_EQ_INT(cp_db_open(&o, &db, &err), -ENOTDIR);
+    CPT_CHECK(strstr(err.msg, "Not a directory") != NULL);
+}
+
 CPT_LIST = {
+    {"opens_nested_and_refuses_files", opens_nested_and_refuses_files},
     {"tables_create_list_delete", tables_create_list_delete},
     {"key_validation_messages", key_validation_messages},
     {"change_records_per_mutation", change_records_per_mutation},
