@@ -12,6 +12,8 @@ typedef struct replay_opts {
     char *stream;
     int64_t from_ms;
     int64_t to_ms;
+    char *access_key;
+    char *secret_key;
 } replay_opts;
 
 static const cp_config_entry replay_table[] = {
@@ -23,6 +25,10 @@ static const cp_config_entry replay_table[] = {
      "first arrival time to include, epoch milliseconds", "MS"},
     {"to", CP_CFG_INT, "9223372036854775807", 0, 0, offsetof(replay_opts, to_ms), 0,
      "last arrival time to include, epoch milliseconds", "MS"},
+    {"access-key", CP_CFG_STRING, "AKIDEXAMPLE", 0, 0, offsetof(replay_opts, access_key), 0,
+     "access key to sign with (servers run with --credentials check it)", "KEY"},
+    {"secret-key", CP_CFG_STRING, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 0, 0,
+     offsetof(replay_opts, secret_key), CP_CFG_SECRET, "secret key to sign with", "SECRET"},
     {0},
 };
 
@@ -37,8 +43,7 @@ static int replay_run(void *arg, char **rest)
     char path[512];
     snprintf(path, sizeof(path), "/changepipe/v1/replay?stream=%s&from=%lld&to=%lld", o->stream,
              (long long) o->from_ms, (long long) o->to_ms);
-    char ak[] = "AKIDEXAMPLE", sk[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    cp_awsc c = {o->endpoint, "us-east-1", ak, sk};
+    cp_awsc c = {o->endpoint, "us-east-1", o->access_key, o->secret_key};
     cp_buf out = CP_BUF_INIT;
     long status = 0;
     cp_err err = {0};

@@ -92,11 +92,35 @@ static int root(void *ctx, const cp_http_req *req, cp_http_resp *resp)
     return cp_status_page(NULL, req, resp);
 }
 
+/* With --credentials, the admin endpoints demand a valid SigV4 signature like every API (any
+ * service name; `changepipe load --verify` and `changepipe replay` sign theirs). Returns 1 when
+ * the request may proceed, else writes a 403 and returns 0. */
+static int admin_allowed(cp_server *s, const cp_http_req *req, cp_http_resp *resp)
+{
+    if (!s->ncreds) {
+        return 1;
+    }
+    cp_sigv4_auth auth;
+    cp_sigv4_err e;
+    if (cp_aws_authenticate(s->aws, req, NULL, 15 * 60, 0, &auth, &e) == CP_OK) {
+        return 1;
+    }
+    resp->status = 403;
+    cp_http_resp_add_header(resp, "Content-Type", CP_SLICE("application/json"));
+    cp_buf_puts(&resp->body, "{\"message\":");
+    cp_json_put_str(&resp->body, cp_slice_str(e.msg));
+    cp_buf_puts(&resp->body, "}");
+    return 0;
+}
+
 /* POST /changepipe/v1/drain[?stream=NAME]: flush every delivery buffer after reading the
  * sources to their end (a changepipe extension, for load --verify and tests). */
 static int drain(void *ctx, const cp_http_req *req, cp_http_resp *resp)
 {
     cp_server *s = ctx;
+    if (!admin_allowed(s, req, resp)) {
+        return CP_OK;
+    }
     cp_slice only = {NULL, 0};
     cp_http_req_query_param(req, "stream", &only);
     cp_buf names = CP_BUF_INIT;
@@ -128,6 +152,9 @@ static int drain(void *ctx, const cp_http_req *req, cp_http_resp *resp)
 static int replay(void *ctx, const cp_http_req *req, cp_http_resp *resp)
 {
     cp_server *s = ctx;
+    if (!admin_allowed(s, req, resp)) {
+        return CP_OK;
+    }
     cp_slice name = {NULL, 0}, from = {NULL, 0}, to = {NULL, 0};
     cp_http_req_query_param(req, "stream", &name);
     cp_http_req_query_param(req, "from", &from);
