@@ -198,8 +198,9 @@ static int compile_timestamp(cp_prefix *p, const char *v, size_t len, cp_err *er
             return cp_err_set(err, CP_EINVAL, "Pattern includes reserved character: '%c'", c);
         } else {
             size_t j = i;
+            /* memchr, not strchr: a NUL in the pattern is literal text, not a terminator. */
             while (j < len && !((v[j] >= 'a' && v[j] <= 'z') || (v[j] >= 'A' && v[j] <= 'Z')) &&
-                   !strchr("'[]#{}", v[j])) {
+                   !memchr("'[]#{}", v[j], 6)) {
                 j++;
             }
             item_add(p, 0, 0, v + i, j - i);

@@ -66,11 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cp_prefix *p = NULL;
     cp_err err = {0};
 
-    /* The raw-slice API gets the text only up to the first NUL, like the others: a NUL inside
-     * !{timestamp:...} makes compile_timestamp loop forever growing its item list (strchr
-     * matches the terminator), saved as tests/fuzz/crashes/prefix-e0146c3a67f52ceb. Feed the
-     * whole input again once that is fixed. */
-    int rc = cp_prefix_compile(cp_slice_of(text, strlen(text)), &p, &err);
+    /* The raw-slice API gets every byte, NULs included (a NUL inside !{timestamp:...} once
+     * made compile_timestamp loop forever: tests/fuzz/corpus/prefix/nul-in-timestamp). */
+    int rc = cp_prefix_compile(cp_slice_of(text, size), &p, &err);
     check(rc, p, &err);
     p = NULL;
     rc = cp_prefix_compile_data(text, &p, &err);
